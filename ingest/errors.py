@@ -1,0 +1,100 @@
+"""The errors city-ingest raises, as one tree.
+
+    CityIngestError
+    ├── ConfigError            bad configuration: carries the key and the fix; exit code 2
+    ├── UplinkError            one uplink cannot be used; it becomes a dead letter
+    │   ├── EnvelopeError      reason ``bad_envelope``   (network-server JSON / SenML)
+    │   ├── PayloadError       reason ``bad_payload``    (FRMPayload or decoded object)
+    │   ├── UnknownDevice      reason ``unknown_device`` (DevEUI not in the registry)
+    │   └── OutOfSchema        reason ``out_of_schema``  (a value the schema cannot hold)
+    └── SinkError              a sink could not store something
+        ├── SinkUnavailable    retry with back-off (connection refused, timeout, HTTP 5xx/429)
+        └── SinkRejected       the database refused points (HTTP 4xx): dead-letter, never retry
+
+Third-party exceptions are translated once, where they enter, and chained with ``from``.
+Every ``UplinkError`` carries a stable dotted ``detail`` code (``envelope.json_invalid``,
+``payload.length_mismatch``) next to its human message.
+"""
+
+from __future__ import annotations
+
+from ingest.model import Reason
+
+__all__ = [
+    "CityIngestError",
+    "ConfigError",
+    "EnvelopeError",
+    "OutOfSchema",
+    "PayloadError",
+    "SinkError",
+    "SinkRejected",
+    "SinkUnavailable",
+    "UnknownDevice",
+    "UplinkError",
+]
+
+
+class CityIngestError(Exception):
+    """Root of every error city-ingest raises on purpose."""
+
+
+class ConfigError(CityIngestError):
+    """A configuration value is missing or wrong; ``key`` names it and ``fix`` says what to do."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"config key `{key}`: {problem}; {fix}")
+
+
+class UplinkError(CityIngestError):
+    """One uplink cannot be turned into readings. It is dead-lettered, never raised further."""
+
+    reason: Reason = Reason.BAD_ENVELOPE
+
+    def __init__(self, detail: str, message: str) -> None:
+        self.detail = detail
+        self.message = message
+        super().__init__(f"{detail}: {message}")
+
+
+class EnvelopeError(UplinkError):
+    """The network server's message is not a usable uplink."""
+
+    reason = Reason.BAD_ENVELOPE
+
+
+class PayloadError(UplinkError):
+    """The application payload does not decode with the device's layout."""
+
+    reason = Reason.BAD_PAYLOAD
+
+
+class UnknownDevice(UplinkError):
+    """The DevEUI is not in the device registry."""
+
+    reason = Reason.UNKNOWN_DEVICE
+
+
+class OutOfSchema(UplinkError):
+    """A decoded value cannot be stored in the schema (e.g. a string where a number belongs)."""
+
+    reason = Reason.OUT_OF_SCHEMA
+
+
+class SinkError(CityIngestError):
+    """A sink failed to store what it was given."""
+
+
+class SinkUnavailable(SinkError):
+    """The sink cannot be reached or is overloaded now; the same write may succeed later."""
+
+
+class SinkRejected(SinkError):
+    """The sink refused the data itself (HTTP 4xx); retrying the same data cannot help."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"database rejected the write (HTTP {status}): {body}")
