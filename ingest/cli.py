@@ -1,0 +1,135 @@
+"""The ``city-ingest`` command line (contract §1). Exit codes: 0 ok, 2 bad config or usage,
+1 runtime failure."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.errors import CityIngestError, ConfigError
+from ingest.pipeline import Pipeline, plan
+from ingest.settings import Settings, load_settings
+from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
+from simulators import cli as simulate_cli
+
+__all__ = ["main"]
+
+log = logging.getLogger("city_ingest")
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"city-ingest: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error channel
+        return EXIT_CONFIG
+    except CityIngestError as exc:
+        print(f"city-ingest: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_RUNTIME
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="city-ingest", description=__doc__)
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
+    run.add_argument("--config", type=Path, required=True)
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="validate config, registry and decoders")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(handler=_check_config)
+
+    simulate = commands.add_parser("simulate", help="publish simulated uplinks")
+    simulate_cli.add_arguments(simulate)
+    simulate.set_defaults(handler=simulate_cli.run)
+
+    demo = commands.add_parser("demo", help="run a short simulated city end to end")
+    from ingest import demo as demo_module  # noqa: PLC0415 - demo pulls in the local servers
+
+    demo_module.add_arguments(demo)
+    demo.set_defaults(handler=demo_module.run)
+
+    letters = commands.add_parser("dead-letter", help="list or replay dead letters")
+    letter_commands = letters.add_subparsers(required=True, metavar="ACTION")
+    for name, handler in (("list", _dead_letter_list), ("replay", _dead_letter_replay)):
+        action = letter_commands.add_parser(name)
+        action.add_argument("--config", type=Path, required=True)
+        action.add_argument("--reason", help="only dead letters with this reason")
+        action.set_defaults(handler=handler)
+    letters_list = letter_commands.choices["list"]
+    letters_list.add_argument("--format", choices=["table", "json"], default="table")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    pipeline = Pipeline(plan(settings))
+    return asyncio.run(_serve(pipeline))
+
+
+async def _serve(pipeline: Pipeline) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    totals = await pipeline.run(stop)
+    return EXIT_OK if totals.balanced() else EXIT_RUNTIME
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    the_plan = plan(settings)
+    kinds = Counter(d.kind.value for d in the_plan.registry)
+    print(f"config {args.config}: OK")  # noqa: T201
+    print(f"  sources: {', '.join(f'{s.network.value} {s.topic}' for s in settings.sources)}")  # noqa: T201
+    print(f"  influxdb: {settings.influxdb.url} (api {settings.influxdb.api.value})")  # noqa: T201
+    print(f"  registry: {len(the_plan.registry)} devices "  # noqa: T201
+          f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+    print(f"  decoders: {', '.join(sorted(the_plan.decoders))}")  # noqa: T201
+    print("effective configuration (secrets masked):")  # noqa: T201
+    print(json.dumps(_masked(settings), indent=2, default=str))  # noqa: T201
+    return EXIT_OK
+
+
+def _masked(settings: Settings) -> object:
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def _dead_letter_list(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    path = settings.dead_letter.dir / FILE_NAME
+    shown = 0
+    for letter in read_dead_letters(path):
+        if args.reason and letter.reason.value != args.reason:
+            continue
+        shown += 1
+        if args.format == "json":
+            print(json.dumps(letter.to_json(), ensure_ascii=False))  # noqa: T201
+        else:
+            record = letter.to_json()
+            print(f"{record['time']}  {letter.reason.value:<15} {letter.detail:<28} "  # noqa: T201
+                  f"{letter.topic}  {letter.message}")
+    print(f"{shown} dead letters in {path}", file=sys.stderr)  # noqa: T201
+    return EXIT_OK
+
+
+def _dead_letter_replay(args: argparse.Namespace) -> int:
+    from ingest.replay import replay_dead_letters  # noqa: PLC0415 - needs the MQTT publisher
+
+    settings = load_settings(args.config)
+    return replay_dead_letters(settings, args.reason)

@@ -1,0 +1,68 @@
+"""The service's HTTP endpoints: ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ingest.sinks.influx import SinkState
+from ingest.sources.mqtt import SourceState
+
+if TYPE_CHECKING:
+    from ingest.pipeline import Pipeline
+
+__all__ = ["HttpServer"]
+
+
+class HttpServer:
+    """Serves the endpoints for one pipeline; an async context manager."""
+
+    def __init__(self, listen: str, pipeline: Pipeline) -> None:
+        host, _, port = listen.rpartition(":")
+        self._host = host.strip("[]")
+        self._port = int(port)
+        self._pipeline = pipeline
+        self._runner: web.AppRunner | None = None
+        self.port = self._port
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
+        if server is not None and self._port == 0:
+            self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self._pipeline.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        problems = []
+        source = self._pipeline.source
+        if source.state is not SourceState.SUBSCRIBED:
+            problems.append(f"mqtt: {source.state.value} {source.last_error}".strip())
+        sink = self._pipeline.sink
+        if sink.state is not SinkState.READY:
+            problems.append(f"influxdb: {sink.state.value} {sink.last_error}".strip())
+        body = json.dumps({"ready": not problems, "problems": problems})
+        return web.Response(text=body + "\n", status=503 if problems else 200,
+                            content_type="application/json")

@@ -1,0 +1,80 @@
+"""InfluxDB line protocol, built per batch from columns.
+
+Escaping follows the InfluxDB line protocol reference: in tag keys/values and measurement names
+commas, spaces and equals signs are backslash-escaped; string field values are double-quoted
+with ``"`` and ``\\`` escaped. Integers carry the ``i`` suffix. NaN means "no value": the field
+is left out, and a point with no field at all is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FieldType", "LineSpec", "escape_tag", "format_lines", "quote_string"]
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\"})
+
+
+class FieldType(Enum):
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    STRING = "string"
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """One field column: its InfluxDB key and value type."""
+
+    key: str
+    type: FieldType
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key or value (also used for measurement names)."""
+    return value.translate(_TAG_ESCAPES)
+
+
+def quote_string(value: str) -> str:
+    """A string field value: double-quoted, with backslash and double quote escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_lines(
+    measurement: str,
+    tags: Sequence[str],
+    time_ns: npt.NDArray[np.int64],
+    fields: Mapping[LineSpec, npt.NDArray[np.generic] | Sequence[str | None]],
+) -> list[tuple[int, str]]:
+    """Lines for rows whose fields are not all missing, as (row index, line) pairs.
+
+    ``tags[i]`` is the already escaped ``,key=value...`` suffix for row ``i``.
+    """
+    rendered = [_render(spec, values) for spec, values in fields.items()]
+    head = escape_tag(measurement)
+    out: list[tuple[int, str]] = []
+    for row, (tag, stamp) in enumerate(zip(tags, time_ns.tolist(), strict=True)):
+        parts = [column[row] for column in rendered if column[row] is not None]
+        if parts:
+            out.append((row, f"{head}{tag} {','.join(parts)} {stamp}"))
+    return out
+
+
+def _render(spec: LineSpec, values: npt.NDArray[np.generic] | Sequence[str | None]) -> list[str | None]:
+    key = escape_tag(spec.key)
+    if spec.type is FieldType.STRING:
+        return [None if v is None else f"{key}={quote_string(str(v))}" for v in values]
+    array = np.asarray(values, dtype=np.float64)
+    present = ~np.isnan(array)
+    items = array.tolist()
+    if spec.type is FieldType.FLOAT:
+        return [f"{key}={v!r}" if ok else None for v, ok in zip(items, present.tolist(), strict=True)]
+    if spec.type is FieldType.INT:
+        return [f"{key}={int(v)}i" if ok else None for v, ok in zip(items, present.tolist(), strict=True)]
+    return [f"{key}={'true' if v else 'false'}" if ok else None
+            for v, ok in zip(items, present.tolist(), strict=True)]

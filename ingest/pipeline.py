@@ -1,0 +1,146 @@
+"""Wiring: builds every stage from the settings and runs source → transform → sinks.
+
+Sinks start first and the MQTT source last; on stop the source stops reading first, then the
+batches already taken are finished, written and acknowledged, then the sinks close. Two tasks
+joined by a bounded queue overlap decoding of one batch with the write of the previous one;
+acknowledgements follow the order of batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from ingest.decoders import load_decoders
+from ingest.dedup import Deduplicator
+from ingest.http import HttpServer
+from ingest.metrics import Accounting, Metrics
+from ingest.model import Message, Outcome, Reason
+from ingest.privacy import Pseudonymizer
+from ingest.readings import Decoder
+from ingest.registry import Registry, load_registry
+from ingest.settings import Settings
+from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
+from ingest.sinks.influx import InfluxSink
+from ingest.sources.mqtt import MqttSource
+from ingest.transform import Prepared, Transformer, device_tag_suffixes
+
+__all__ = ["Pipeline", "Plan", "plan"]
+
+log = logging.getLogger(__name__)
+_QUEUE_DEPTH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything loaded and checked from the settings before any connection is made."""
+
+    settings: Settings
+    registry: Registry
+    decoders: dict[str, Decoder]
+    pseudonyms: Pseudonymizer
+
+
+def plan(settings: Settings) -> Plan:
+    """Load decoders, registry and privacy key; ``ConfigError`` on any problem."""
+    decoders = load_decoders(settings.decoders.path)
+    registry = load_registry(settings.registry.path, decoders)
+    key = settings.privacy.pseudonym_key
+    pseudonyms = Pseudonymizer.for_registry(
+        registry, None if key is None else key.get_secret_value())
+    return Plan(settings, registry, dict(decoders), pseudonyms)
+
+
+class Pipeline:
+    """The running service."""
+
+    def __init__(self, the_plan: Plan, *, now: Callable[[], int] = time.time_ns) -> None:
+        s = the_plan.settings
+        self.plan = the_plan
+        self.metrics = Metrics()
+        self.dead_letters = DeadLetterStore(s.dead_letter.dir, s.dead_letter.max_bytes)
+        self.sink = InfluxSink(s.influxdb)
+        in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
+        self.source = MqttSource(s.mqtt, [src.topic for src in s.sources],
+                                 max_in_flight=in_flight, now=now)
+        tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
+        dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
+        self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup,
+                                       tags)
+        self.http = HttpServer(s.http.listen, self)
+        self._batch_messages = max(1, s.influxdb.batch_size // 2)
+
+    @property
+    def totals(self) -> Accounting:
+        return self.metrics.totals
+
+    async def run(self, stop: asyncio.Event) -> Accounting:
+        """Run until ``stop`` is set, then drain and return the totals."""
+        self.dead_letters.open()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.sink)
+            await stack.enter_async_context(self.http)
+            await stack.enter_async_context(self.source)
+            queue: asyncio.Queue[Prepared | None] = asyncio.Queue(_QUEUE_DEPTH)
+            writer = asyncio.create_task(self._write_loop(queue), name="writer")
+            try:
+                await self._read_loop(queue, stop, writer)
+            finally:
+                self.source.pause()
+                await queue.put(None)
+                await writer
+        log.info("stopped; totals: %s", self.totals.summary())
+        return self.totals
+
+    async def _read_loop(self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event,
+                         writer: asyncio.Task[None]) -> None:
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set() and not writer.done():
+                batch = asyncio.create_task(self.source.next_batch(
+                    self._batch_messages, self.plan.settings.influxdb.flush_interval))
+                await asyncio.wait({batch, stopping, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if not batch.done():
+                    batch.cancel()
+                    break
+                messages = batch.result()
+                self.metrics.batch_size.observe(len(messages))
+                await queue.put(self.transformer.transform(messages))
+                self.metrics.in_flight.set(self.source.in_flight)
+        finally:
+            stopping.cancel()
+
+    async def _write_loop(self, queue: asyncio.Queue[Prepared | None]) -> None:
+        while (prepared := await queue.get()) is not None:
+            await self._finish(prepared)
+
+    async def _finish(self, prepared: Prepared) -> None:
+        started = time.perf_counter()
+        result = await self.sink.write(prepared.lines)
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        self.metrics.write_retries.inc(result.retries)
+        dead = dict(prepared.dead)
+        for line_index, why in result.rejected:
+            origin = prepared.origins[line_index]
+            if origin not in dead:
+                dead[origin] = _rejected(prepared.messages[origin], why)
+        dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
+        self.metrics.dead_letters_dropped.inc(dropped)
+        self.source.ack(prepared.messages)
+        outcomes: Tally[Outcome] = Tally({
+            Outcome.DEAD_LETTER: len(dead), Outcome.DUPLICATE: prepared.duplicates,
+            Outcome.WRITTEN: len(prepared.messages) - len(dead) - prepared.duplicates})
+        reasons = Tally(letter.reason for letter in dead.values())
+        points = len(prepared.lines) - len(result.rejected)
+        self.metrics.count(len(prepared.messages), outcomes, reasons, points)
+
+
+def _rejected(message: Message, why: str) -> DeadLetter:
+    return DeadLetter(topic=message.topic, payload=message.payload, reason=Reason.REJECTED_BY_DB,
+                      detail="influxdb.rejected", message=why.strip()[:500],
+                      received_ns=message.received_ns)

@@ -1,0 +1,270 @@
+"""Validated configuration: one pydantic model per section of ``config/city-ingest.toml``.
+
+Sources of values, later ones winning: the TOML file, then environment variables
+``CITY_INGEST_<SECTION>__<KEY>`` (e.g. ``CITY_INGEST_INFLUXDB__URL``). A secret ``X`` may also
+be given as a path ``x_file`` in the TOML or ``CITY_INGEST_<SECTION>__<X>_FILE`` in the
+environment; the file's content (stripped) is the secret. Secrets are ``SecretStr``: they never
+show in a repr, a log line or ``check-config``. Unknown keys stop start-up. Relative paths are
+resolved against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ingest.errors import ConfigError
+from ingest.model import Network
+
+__all__ = [
+    "DeadLetterSettings",
+    "DedupSettings",
+    "HttpSettings",
+    "InfluxApi",
+    "InfluxSettings",
+    "MqttSettings",
+    "PathSettings",
+    "PrivacySettings",
+    "ProcessorSettings",
+    "Settings",
+    "SourceSettings",
+    "SpoolSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "CITY_INGEST_"
+_SECRET_KEYS = {"password", "token", "pseudonym_key"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    host: str = "localhost"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: Annotated[str, Field(min_length=1, max_length=128)] = "city-ingest"
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 60
+    qos: Literal[1] = 1
+    clean_start: Literal[False] = False
+    session_expiry: Annotated[int, Field(ge=60)] = 7 * 24 * 3600  # seconds the broker keeps us
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000  # MQTT 5 in-flight window
+    max_message_bytes: Annotated[int, Field(ge=256)] = 64 * 1024
+    reconnect_min_delay: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_delay: Annotated[float, Field(gt=0)] = 30.0
+
+
+class SourceSettings(_Section):
+    network: Network
+    topic: Annotated[str, Field(min_length=1)]
+
+    @field_validator("topic")
+    @classmethod
+    def _valid_filter(cls, topic: str) -> str:
+        levels = topic.split("/")
+        for i, level in enumerate(levels):
+            if "#" in level and (level != "#" or i != len(levels) - 1):
+                msg = f"'#' must be a whole last level in '{topic}'; write e.g. 'kpn/things/#'"
+                raise ValueError(msg)
+            if "+" in level and level != "+":
+                msg = f"'+' must be a whole level in '{topic}'; write e.g. 'v3/+/devices/+/up'"
+                raise ValueError(msg)
+        return topic
+
+
+class InfluxApi(StrEnum):
+    AUTO = "auto"
+    V1 = "v1"
+    V2 = "v2"
+
+
+class InfluxSettings(_Section):
+    url: str = "http://localhost:8086"
+    api: InfluxApi = InfluxApi.AUTO
+    database: str = "city"
+    retention_policy: str | None = None
+    bucket: str = "city"
+    org: str | None = None
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    flush_interval: Annotated[float, Field(gt=0, le=60)] = 0.5
+    timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    gzip: bool = True
+    retry_min_delay: Annotated[float, Field(gt=0)] = 0.2
+    retry_max_delay: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            msg = f"expected an http(s) URL, got '{url}'; add the scheme, e.g. 'http://{url}'"
+            raise ValueError(msg)
+        return url.rstrip("/")
+
+
+class PathSettings(_Section):
+    path: Path
+
+
+class DedupSettings(_Section):
+    window: Annotated[float, Field(gt=0)] = 600.0  # seconds (contract §7 default: 10 minutes)
+    max_entries: Annotated[int, Field(ge=1000)] = 2_000_000
+
+
+class SpoolSettings(_Section):
+    dir: Path = Path("var/spool")
+    max_bytes: Annotated[int, Field(ge=1 << 20)] = 1 << 30
+
+
+class DeadLetterSettings(_Section):
+    dir: Path = Path("var/dead-letter")
+    max_bytes: Annotated[int, Field(ge=1 << 16)] = 256 << 20
+
+
+class HttpSettings(_Section):
+    listen: str = "127.0.0.1:9108"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        host, sep, port = listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            msg = f"expected 'host:port', got '{listen}'; e.g. '127.0.0.1:9108'"
+            raise ValueError(msg)
+        return listen
+
+
+class ProcessorSettings(_Section):
+    lateness: Annotated[float, Field(ge=0)] = 600.0  # seconds behind the newest event time
+    update_horizon: Annotated[float, Field(gt=0)] = 48 * 3600.0  # late data re-opens windows
+
+
+class PrivacySettings(_Section):
+    pseudonym_key: SecretStr | None = None
+    location_grid_m: Annotated[float, Field(gt=0)] = 250.0
+
+
+class Settings(_Section):
+    """The whole configuration; sections mirror ``config/city-ingest.toml``."""
+
+    mqtt: MqttSettings = MqttSettings()
+    sources: Annotated[list[SourceSettings], Field(min_length=1)]
+    influxdb: InfluxSettings = InfluxSettings()
+    registry: PathSettings
+    decoders: PathSettings
+    dedup: DedupSettings = DedupSettings()
+    spool: SpoolSettings = SpoolSettings()
+    dead_letter: DeadLetterSettings = DeadLetterSettings()
+    http: HttpSettings = HttpSettings()
+    processors: ProcessorSettings = ProcessorSettings()
+    privacy: PrivacySettings = PrivacySettings()
+
+    @model_validator(mode="after")
+    def _v2_needs_token(self) -> Settings:
+        if self.influxdb.api is InfluxApi.V2 and self.influxdb.token is None:
+            msg = "api = 'v2' needs a token; set CITY_INGEST_INFLUXDB__TOKEN_FILE or token_file"
+            raise ValueError(msg)
+        return self
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate the configuration; ``ConfigError`` names the key and the fix."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("--config", f"no file at {path}", "pass an existing file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML ({exc})", "fix the syntax") from exc
+    _apply_environment(raw, env)
+    _read_secret_files(raw, env)
+    _resolve_paths(raw, path.parent)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(exc) from exc
+
+
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if key.endswith("_file") and key[: -len("_file")] in _SECRET_KEYS:
+            continue  # secret files are read by _read_secret_files
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _read_secret_files(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for section, table in raw.items():
+        if not isinstance(table, dict):
+            continue
+        for key in _SECRET_KEYS:
+            env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
+            file_name = env.get(env_name) or table.pop(f"{key}_file", None)
+            if file_name is None:
+                continue
+            try:
+                table[key] = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                where = env_name if env_name in env else f"{section}.{key}_file"
+                raise ConfigError(
+                    where, f"cannot read the secret file {file_name} ({exc.strerror})",
+                    "point it at a readable file holding only the secret",
+                ) from exc
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for section, key in (("registry", "path"), ("decoders", "path"), ("spool", "dir"),
+                         ("dead_letter", "dir"), ("mqtt", "ca_file")):
+        table = raw.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            table[key] = str((base / table[key]).resolve())
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        section = str(first["loc"][0])
+        return ConfigError(key, "is required but missing",
+                           f"add it to the [{section}] section (see config/city-ingest.toml)")
+    if kind == "extra_forbidden":
+        return ConfigError(key, "is not a known setting",
+                           "remove it or fix its spelling (docs/configuration.md lists every key)")
+    problem = str(first["msg"]).removeprefix("Value error, ")
+    shown = "***" if str(first["loc"][-1]) in _SECRET_KEYS else repr(first.get("input"))
+    return ConfigError(key, f"{problem} (got {shown})",
+                       "fix the value (docs/configuration.md lists every key)")

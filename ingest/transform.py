@@ -1,0 +1,194 @@
+"""One batch of messages → line-protocol lines, dead letters and duplicates.
+
+The stages in order: route (topic → network) → envelope → registry → dedup → decode (grouped by
+decoder and kind, so binary layouts decode a whole group in one numpy pass) → validate → lines.
+Every message leaves with exactly one outcome: a line origin (later ``written`` or
+``rejected_by_db``), ``duplicate`` or a dead letter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from paho.mqtt.client import topic_matches_sub
+
+from ingest.dedup import Deduplicator
+from ingest.envelopes import ENVELOPES
+from ingest.errors import EnvelopeError, UnknownDevice, UplinkError
+from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
+from ingest.model import Device, Kind, Message, Network, Uplink
+from ingest.readings import DecodedBatch, Decoder
+from ingest.registry import Registry
+from ingest.schema import FIELDS
+from ingest.settings import SourceSettings
+from ingest.sinks.deadletter import DeadLetter
+from ingest.validation import QC_MISSING, Readings, validate
+
+__all__ = ["Prepared", "Transformer", "device_tag_suffixes"]
+
+_LINK = (LineSpec("rssi", FieldType.FLOAT), LineSpec("snr", FieldType.FLOAT),
+         LineSpec("gateways", FieldType.INT), LineSpec("f_cnt", FieldType.INT),
+         LineSpec("battery_v", FieldType.FLOAT))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch ready for the sinks: lines with the message each came from, and the rest."""
+
+    messages: Sequence[Message]
+    lines: list[str] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)  # message index per line
+    dead: list[tuple[int, DeadLetter]] = field(default_factory=list)
+    duplicates: int = 0
+    readings: list[Readings] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Accepted:
+    index: int  # message index in the batch
+    uplink: Uplink
+    device: Device
+
+
+class Transformer:
+    """Turns message batches into ``Prepared`` batches; holds the dedup state."""
+
+    def __init__(self, sources: Sequence[SourceSettings], registry: Registry,
+                 decoders: Mapping[str, Decoder], dedup: Deduplicator,
+                 device_tags: Sequence[str]) -> None:
+        self._routes = [(s.topic, s.network) for s in sources]
+        self._route_cache: dict[str, Network | None] = {}
+        self._registry = registry
+        self._decoders = decoders
+        self._dedup = dedup
+        self._device_tags = device_tags
+
+    def transform(self, messages: Sequence[Message]) -> Prepared:
+        prepared = Prepared(messages)
+        groups: dict[tuple[str, Kind], list[_Accepted]] = defaultdict(list)
+        for index, message in enumerate(messages):
+            accepted = self._accept(index, message, prepared)
+            if accepted is not None:
+                groups[(accepted.device.decoder, accepted.device.kind)].append(accepted)
+        for (decoder, kind), members in groups.items():
+            self._decode_group(self._decoders[decoder], kind, members, prepared)
+        return prepared
+
+    # -- per message: route, envelope, registry, dedup ---------------------------------------
+    def _accept(self, index: int, message: Message, prepared: Prepared) -> _Accepted | None:
+        network = self._route(message.topic)
+        try:
+            if network is None:
+                raise EnvelopeError("envelope.no_route",
+                                    f"topic '{message.topic}' matches no [[sources]] filter")
+            uplink = ENVELOPES[network].decode(message)
+            device = self._registry.get(uplink.dev_eui)
+            if device is None:
+                raise UnknownDevice("registry.unknown_dev_eui",
+                                    f"DevEUI {uplink.dev_eui} is not in the device registry")
+        except UplinkError as exc:
+            prepared.dead.append((index, _dead_letter(message, exc, network)))
+            return None
+        if self._dedup.is_duplicate(uplink):
+            prepared.duplicates += 1
+            return None
+        return _Accepted(index, uplink, device)
+
+    def _route(self, topic: str) -> Network | None:
+        if topic not in self._route_cache:
+            if len(self._route_cache) > 100_000:
+                self._route_cache.clear()
+            self._route_cache[topic] = next(
+                (network for pattern, network in self._routes if topic_matches_sub(pattern, topic)),
+                None)
+        return self._route_cache[topic]
+
+    # -- per group: decode, validate, lines ---------------------------------------------------
+    def _decode_group(self, decoder: Decoder, kind: Kind, members: list[_Accepted],
+                      prepared: Prepared) -> None:
+        uplinks = [m.uplink for m in members]
+        batch = decoder.decode(uplinks, kind)
+        messages = prepared.messages
+        for row, error in batch.errors:
+            member = members[row]
+            prepared.dead.append(
+                (member.index, _dead_letter(messages[member.index], error, member.uplink.network)))
+        if not len(batch):
+            return
+        codes = np.array([m.device.code for m in members], dtype=np.int32)
+        origin = np.array([m.index for m in members], dtype=np.int64)
+        readings = validate(kind, codes[batch.rows], batch.time_ns, _kind_columns(kind, batch),
+                            self._registry)
+        prepared.readings.append(readings)
+        self._add(prepared, origin[batch.rows], _reading_lines(readings, self._device_tags))
+        self._add(prepared, origin, _link_lines(members, batch, self._device_tags))
+
+    @staticmethod
+    def _add(prepared: Prepared, origin: npt.NDArray[np.int64],
+             lines: list[tuple[int, str]]) -> None:
+        for row, line in lines:
+            prepared.lines.append(line)
+            prepared.origins.append(int(origin[row]))
+
+
+def _kind_columns(kind: Kind, batch: DecodedBatch) -> dict[str, npt.NDArray[np.float64]]:
+    names = {f.name for f in FIELDS[kind]}
+    return {name: values for name, values in batch.columns.items() if name in names}
+
+
+def _reading_lines(readings: Readings, device_tags: Sequence[str]) -> list[tuple[int, str]]:
+    fields: dict[LineSpec, npt.NDArray[np.generic]] = {}
+    for spec in FIELDS[readings.kind]:
+        if spec.name not in readings.columns:
+            continue
+        ftype = FieldType.BOOL if spec.boolean else FieldType.FLOAT
+        fields[LineSpec(spec.name, ftype)] = readings.columns[spec.name]
+        qc = readings.qc[spec.name].astype(np.float64)
+        qc[readings.qc[spec.name] == QC_MISSING] = np.nan
+        fields[LineSpec(f"{spec.name}_qc", FieldType.INT)] = qc
+    tags = [device_tags[code] for code in readings.device.tolist()]
+    return format_lines(readings.kind.value, tags, readings.time_ns, fields)
+
+
+def _link_lines(members: list[_Accepted], batch: DecodedBatch,
+                device_tags: Sequence[str]) -> list[tuple[int, str]]:
+    count = len(members)
+    nan = np.nan
+    rssi = np.full(count, nan)
+    snr = np.full(count, nan)
+    for i, member in enumerate(members):
+        gateways = member.uplink.gateways
+        if gateways:
+            best = gateways[0]
+            rssi[i] = nan if best.rssi is None else best.rssi
+            snr[i] = nan if best.snr is None else best.snr
+    gateway_count = np.array([len(m.uplink.gateways) or nan for m in members])
+    f_cnt = np.array([nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in members])
+    battery = np.full(count, nan)
+    if "battery_v" in batch.columns:
+        battery[batch.rows[::-1]] = batch.columns["battery_v"][::-1]  # first row per uplink wins
+    decoded = np.zeros(count, dtype=bool)
+    decoded[batch.rows] = True
+    columns = (rssi, snr, gateway_count, f_cnt, battery)
+    fields = {spec: np.where(decoded, values, nan) for spec, values in zip(_LINK, columns,
+                                                                          strict=True)}
+    tags = [f"{device_tags[m.device.code]},network={m.uplink.network.value}" for m in members]
+    times = np.array([m.uplink.time_ns for m in members], dtype=np.int64)
+    return format_lines("link", tags, times, fields)
+
+
+def _dead_letter(message: Message, error: UplinkError, network: Network | None) -> DeadLetter:
+    return DeadLetter(topic=message.topic, payload=message.payload, reason=error.reason,
+                      detail=error.detail, message=error.message,
+                      received_ns=message.received_ns,
+                      network=None if network is None else network.value)
+
+
+def device_tag_suffixes(registry: Registry, name_of: Callable[[Device], str]) -> list[str]:
+    """The escaped ``,device=…,district=…`` tag suffix per device code."""
+    return [f",device={escape_tag(name_of(d))},district={escape_tag(d.district or 'unknown')}"
+            for d in registry]

@@ -1,0 +1,26 @@
+"""Real servers for tests, benchmarks and the demo: Mosquitto, InfluxDB 1.x, VictoriaMetrics.
+
+Each runs as a child process in its own directory on a free loopback port, with `host`,
+`port`, `url`, `start()`, `stop()` (SIGTERM), `kill()` (SIGKILL), `restart()` (same port,
+same data) and context-manager support. Waiting is `wait_until(predicate, timeout)`.
+"""
+
+from tests.support.http_client import HttpResponse, request
+from tests.support.influxdb import InfluxV1
+from tests.support.mosquitto import Mosquitto, render_test_config
+from tests.support.polling import wait_until
+from tests.support.process import ServerError, ServerProcess, free_port
+from tests.support.victoria import VictoriaMetrics
+
+__all__ = [
+    "HttpResponse",
+    "InfluxV1",
+    "Mosquitto",
+    "ServerError",
+    "ServerProcess",
+    "VictoriaMetrics",
+    "free_port",
+    "render_test_config",
+    "request",
+    "wait_until",
+]
