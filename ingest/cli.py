@@ -28,22 +28,26 @@ EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"city-ingest: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error channel
+        print(f"city-ingest: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except CityIngestError as exc:
-        print(f"city-ingest: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"city-ingest: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="city-ingest", description=__doc__)
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
@@ -95,14 +99,16 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     the_plan = plan(settings)
     kinds = Counter(d.kind.value for d in the_plan.registry)
-    print(f"config {args.config}: OK")  # noqa: T201
-    print(f"  sources: {', '.join(f'{s.network.value} {s.topic}' for s in settings.sources)}")  # noqa: T201
-    print(f"  influxdb: {settings.influxdb.url} (api {settings.influxdb.api.value})")  # noqa: T201
-    print(f"  registry: {len(the_plan.registry)} devices "  # noqa: T201
-          f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
-    print(f"  decoders: {', '.join(sorted(the_plan.decoders))}")  # noqa: T201
-    print("effective configuration (secrets masked):")  # noqa: T201
-    print(json.dumps(_masked(settings), indent=2, default=str))  # noqa: T201
+    print(f"config {args.config}: OK")
+    print(f"  sources: {', '.join(f'{s.network.value} {s.topic}' for s in settings.sources)}")
+    print(f"  influxdb: {settings.influxdb.url} (api {settings.influxdb.api.value})")
+    print(
+        f"  registry: {len(the_plan.registry)} devices "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})"
+    )
+    print(f"  decoders: {', '.join(sorted(the_plan.decoders))}")
+    print("effective configuration (secrets masked):")
+    print(json.dumps(_masked(settings), indent=2, default=str))
     return EXIT_OK
 
 
@@ -119,12 +125,14 @@ def _dead_letter_list(args: argparse.Namespace) -> int:
             continue
         shown += 1
         if args.format == "json":
-            print(json.dumps(letter.to_json(), ensure_ascii=False))  # noqa: T201
+            print(json.dumps(letter.to_json(), ensure_ascii=False))
         else:
             record = letter.to_json()
-            print(f"{record['time']}  {letter.reason.value:<15} {letter.detail:<28} "  # noqa: T201
-                  f"{letter.topic}  {letter.message}")
-    print(f"{shown} dead letters in {path}", file=sys.stderr)  # noqa: T201
+            print(
+                f"{record['time']}  {letter.reason.value:<15} {letter.detail:<28} "
+                f"{letter.topic}  {letter.message}"
+            )
+    print(f"{shown} dead letters in {path}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from ingest.model import Uplink
 
 __all__ = ["Deduplicator"]
 
-type _Key = tuple[str, int, bytes]
+_Key = tuple[str, int, bytes]
 
 
 class Deduplicator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -38,13 +39,17 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        if server is not None and self._port == 0:
+        server = site._server  # aiohttp exposes the bound port only here
+        if isinstance(server, asyncio.Server) and self._port == 0:
             self.port = server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -64,5 +69,6 @@ class HttpServer:
         if sink.state is not SinkState.READY:
             problems.append(f"influxdb: {sink.state.value} {sink.last_error}".strip())
         body = json.dumps({"ready": not problems, "problems": problems})
-        return web.Response(text=body + "\n", status=503 if problems else 200,
-                            content_type="application/json")
+        return web.Response(
+            text=body + "\n", status=503 if problems else 200, content_type="application/json"
+        )

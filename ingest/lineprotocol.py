@@ -59,13 +59,15 @@ def format_lines(
     head = escape_tag(measurement)
     out: list[tuple[int, str]] = []
     for row, (tag, stamp) in enumerate(zip(tags, time_ns.tolist(), strict=True)):
-        parts = [column[row] for column in rendered if column[row] is not None]
+        parts = [part for column in rendered if (part := column[row]) is not None]
         if parts:
             out.append((row, f"{head}{tag} {','.join(parts)} {stamp}"))
     return out
 
 
-def _render(spec: LineSpec, values: npt.NDArray[np.generic] | Sequence[str | None]) -> list[str | None]:
+def _render(
+    spec: LineSpec, values: npt.NDArray[np.generic] | Sequence[str | None]
+) -> list[str | None]:
     key = escape_tag(spec.key)
     if spec.type is FieldType.STRING:
         return [None if v is None else f"{key}={quote_string(str(v))}" for v in values]
@@ -73,8 +75,15 @@ def _render(spec: LineSpec, values: npt.NDArray[np.generic] | Sequence[str | Non
     present = ~np.isnan(array)
     items = array.tolist()
     if spec.type is FieldType.FLOAT:
-        return [f"{key}={v!r}" if ok else None for v, ok in zip(items, present.tolist(), strict=True)]
+        return [
+            f"{key}={v!r}" if ok else None for v, ok in zip(items, present.tolist(), strict=True)
+        ]
     if spec.type is FieldType.INT:
-        return [f"{key}={int(v)}i" if ok else None for v, ok in zip(items, present.tolist(), strict=True)]
-    return [f"{key}={'true' if v else 'false'}" if ok else None
-            for v, ok in zip(items, present.tolist(), strict=True)]
+        return [
+            f"{key}={int(v)}i" if ok else None
+            for v, ok in zip(items, present.tolist(), strict=True)
+        ]
+    return [
+        f"{key}={'true' if v else 'false'}" if ok else None
+        for v, ok in zip(items, present.tolist(), strict=True)
+    ]

@@ -43,30 +43,41 @@ class Metrics:
         self.totals = Accounting()
         r = self.registry
         self._received = Counter("city_ingest_received", "Uplink messages received", registry=r)
-        self._uplinks = Counter("city_ingest_uplinks", "Uplinks by final outcome", ["outcome"],
-                                registry=r)
-        self._dead = Counter("city_ingest_dead_letters", "Dead letters by reason", ["reason"],
-                             registry=r)
-        self._points = Counter("city_ingest_points_written", "Points written to InfluxDB",
-                               registry=r)
-        self.write_retries = Counter("city_ingest_write_retries", "InfluxDB write retries",
-                                     registry=r)
+        self._uplinks = Counter(
+            "city_ingest_uplinks", "Uplinks by final outcome", ["outcome"], registry=r
+        )
+        self._dead = Counter(
+            "city_ingest_dead_letters", "Dead letters by reason", ["reason"], registry=r
+        )
+        self._points = Counter(
+            "city_ingest_points_written", "Points written to InfluxDB", registry=r
+        )
+        self.write_retries = Counter(
+            "city_ingest_write_retries", "InfluxDB write retries", registry=r
+        )
         self.dead_letters_dropped = Counter(
-            "city_ingest_dead_letters_dropped", "Dead letters dropped: store full", registry=r)
-        self.batch_size = Histogram("city_ingest_batch_messages", "Messages per batch",
-                                    buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
-                                    registry=r)
-        self.write_seconds = Histogram("city_ingest_write_seconds", "InfluxDB write latency",
-                                       registry=r)
-        self.in_flight = Gauge("city_ingest_in_flight", "Messages received, not yet acked",
-                               registry=r)
+            "city_ingest_dead_letters_dropped", "Dead letters dropped: store full", registry=r
+        )
+        self.batch_size = Histogram(
+            "city_ingest_batch_messages",
+            "Messages per batch",
+            buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
+            registry=r,
+        )
+        self.write_seconds = Histogram(
+            "city_ingest_write_seconds", "InfluxDB write latency", registry=r
+        )
+        self.in_flight = Gauge(
+            "city_ingest_in_flight", "Messages received, not yet acked", registry=r
+        )
         for outcome in Outcome:
             self._uplinks.labels(outcome.value)
         for reason in Reason:
             self._dead.labels(reason.value)
 
-    def count(self, received: int, outcomes: Tally[Outcome], reasons: Tally[Reason],
-              points: int) -> None:
+    def count(
+        self, received: int, outcomes: Tally[Outcome], reasons: Tally[Reason], points: int
+    ) -> None:
         """Record one finished batch."""
         self._received.inc(received)
         for outcome, n in outcomes.items():

@@ -52,7 +52,8 @@ def plan(settings: Settings) -> Plan:
     registry = load_registry(settings.registry.path, decoders)
     key = settings.privacy.pseudonym_key
     pseudonyms = Pseudonymizer.for_registry(
-        registry, None if key is None else key.get_secret_value())
+        registry, None if key is None else key.get_secret_value()
+    )
     return Plan(settings, registry, dict(decoders), pseudonyms)
 
 
@@ -66,12 +67,12 @@ class Pipeline:
         self.dead_letters = DeadLetterStore(s.dead_letter.dir, s.dead_letter.max_bytes)
         self.sink = InfluxSink(s.influxdb)
         in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
-        self.source = MqttSource(s.mqtt, [src.topic for src in s.sources],
-                                 max_in_flight=in_flight, now=now)
+        self.source = MqttSource(
+            s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now
+        )
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
-        self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup,
-                                       tags)
+        self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup, tags)
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
 
@@ -97,13 +98,17 @@ class Pipeline:
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
 
-    async def _read_loop(self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event,
-                         writer: asyncio.Task[None]) -> None:
+    async def _read_loop(
+        self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event, writer: asyncio.Task[None]
+    ) -> None:
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set() and not writer.done():
-                batch = asyncio.create_task(self.source.next_batch(
-                    self._batch_messages, self.plan.settings.influxdb.flush_interval))
+                batch = asyncio.create_task(
+                    self.source.next_batch(
+                        self._batch_messages, self.plan.settings.influxdb.flush_interval
+                    )
+                )
                 await asyncio.wait({batch, stopping, writer}, return_when=asyncio.FIRST_COMPLETED)
                 if not batch.done():
                     batch.cancel()
@@ -132,15 +137,24 @@ class Pipeline:
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
         self.source.ack(prepared.messages)
-        outcomes: Tally[Outcome] = Tally({
-            Outcome.DEAD_LETTER: len(dead), Outcome.DUPLICATE: prepared.duplicates,
-            Outcome.WRITTEN: len(prepared.messages) - len(dead) - prepared.duplicates})
+        outcomes: Tally[Outcome] = Tally(
+            {
+                Outcome.DEAD_LETTER: len(dead),
+                Outcome.DUPLICATE: prepared.duplicates,
+                Outcome.WRITTEN: len(prepared.messages) - len(dead) - prepared.duplicates,
+            }
+        )
         reasons = Tally(letter.reason for letter in dead.values())
         points = len(prepared.lines) - len(result.rejected)
         self.metrics.count(len(prepared.messages), outcomes, reasons, points)
 
 
 def _rejected(message: Message, why: str) -> DeadLetter:
-    return DeadLetter(topic=message.topic, payload=message.payload, reason=Reason.REJECTED_BY_DB,
-                      detail="influxdb.rejected", message=why.strip()[:500],
-                      received_ns=message.received_ns)
+    return DeadLetter(
+        topic=message.topic,
+        payload=message.payload,
+        reason=Reason.REJECTED_BY_DB,
+        detail="influxdb.rejected",
+        message=why.strip()[:500],
+        received_ns=message.received_ns,
+    )

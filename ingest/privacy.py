@@ -31,12 +31,17 @@ class Pseudonymizer:
     def for_registry(cls, registry: Registry, key: str | None) -> Pseudonymizer:
         if key is None and any(d.owner is Owner.CITIZEN for d in registry):
             raise ConfigError(
-                "privacy.pseudonym_key", "the registry has citizen-owned devices but no key",
+                "privacy.pseudonym_key",
+                "the registry has citizen-owned devices but no key",
                 "generate one (openssl rand -hex 32 > pseudonym.key) and set "
-                "CITY_INGEST_PRIVACY__PSEUDONYM_KEY_FILE to its path")
+                "CITY_INGEST_PRIVACY__PSEUDONYM_KEY_FILE to its path",
+            )
         if key is not None and len(key) < 16:
-            raise ConfigError("privacy.pseudonym_key", "is shorter than 16 characters",
-                              "use a random key of at least 32 hex digits")
+            raise ConfigError(
+                "privacy.pseudonym_key",
+                "is shorter than 16 characters",
+                "use a random key of at least 32 hex digits",
+            )
         return cls(None if key is None else key.encode("utf-8"))
 
     def name(self, device: Device) -> str:
@@ -50,5 +55,7 @@ def coarsen(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
     """Snap a position to the centre of its ``grid_m`` × ``grid_m`` cell."""
     lat_step = grid_m / _METRES_PER_DEGREE
     lon_step = grid_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6))
-    return ((math.floor(lat / lat_step) + 0.5) * lat_step,
-            (math.floor(lon / lon_step) + 0.5) * lon_step)
+    return (
+        (math.floor(lat / lat_step) + 0.5) * lat_step,
+        (math.floor(lon / lon_step) + 0.5) * lon_step,
+    )

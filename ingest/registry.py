@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,11 +18,21 @@ from ingest.model import Device, Kind, Owner
 __all__ = ["COLUMNS", "Registry", "load_registry"]
 
 COLUMNS = (
-    "dev_eui", "device_id", "kind", "decoder", "district", "site", "lat", "lon", "owner",
-    "empty_distance_mm", "full_distance_mm",
+    "dev_eui",
+    "device_id",
+    "kind",
+    "decoder",
+    "district",
+    "site",
+    "lat",
+    "lon",
+    "owner",
+    "empty_distance_mm",
+    "full_distance_mm",
 )
 _REQUIRED = COLUMNS[:9]
 _HEX = frozenset("0123456789ABCDEF")
+_E = TypeVar("_E", Kind, Owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,19 +61,27 @@ def load_registry(path: Path, decoders: Mapping[str, object]) -> Registry:
             reader = csv.DictReader(handle)
             missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
             if missing:
-                raise ConfigError(f"registry {path.name}", f"missing columns {missing}",
-                                  f"the header must name {', '.join(COLUMNS)}")
+                raise ConfigError(
+                    f"registry {path.name}",
+                    f"missing columns {missing}",
+                    f"the header must name {', '.join(COLUMNS)}",
+                )
             devices = [_device(i, row, path.name, decoders) for i, row in enumerate(reader)]
     except OSError as exc:
-        raise ConfigError("registry.path", f"cannot read {path} ({exc.strerror})",
-                          "point it at the device registry CSV") from exc
+        raise ConfigError(
+            "registry.path",
+            f"cannot read {path} ({exc.strerror})",
+            "point it at the device registry CSV",
+        ) from exc
     by_eui: dict[str, Device] = {}
     for device in devices:
         if device.dev_eui in by_eui:
             raise ConfigError(
                 f"{path.name} row {device.code + 2} dev_eui",
                 f"DevEUI {device.dev_eui} is listed twice ({by_eui[device.dev_eui].device_id} "
-                f"and {device.device_id})", "keep one row per device")
+                f"and {device.device_id})",
+                "keep one row per device",
+            )
         by_eui[device.dev_eui] = device
     nan = float("nan")
     empty = np.array([d.empty_distance_mm or nan for d in devices], dtype=np.float64)
@@ -74,37 +93,53 @@ def _device(index: int, row: dict[str, str], name: str, decoders: Mapping[str, o
     where = f"{name} row {index + 2}"  # row 1 is the header
     dev_eui = row["dev_eui"].strip().upper()
     if len(dev_eui) != 16 or not set(dev_eui) <= _HEX:
-        raise ConfigError(f"{where} dev_eui", f"'{row['dev_eui']}' is not 16 hex digits",
-                          "write the DevEUI as 16 hex digits, e.g. 70B3D57ED005A1F3")
+        raise ConfigError(
+            f"{where} dev_eui",
+            f"'{row['dev_eui']}' is not 16 hex digits",
+            "write the DevEUI as 16 hex digits, e.g. 70B3D57ED005A1F3",
+        )
     kind = _choice(Kind, row["kind"], f"{where} kind")
     decoder = row["decoder"].strip()
     if decoder not in decoders:
-        raise ConfigError(f"{where} decoder", f"unknown decoder '{decoder}'",
-                          f"use one of {', '.join(sorted(decoders))} or add a layout to decoders.toml")
+        raise ConfigError(
+            f"{where} decoder",
+            f"unknown decoder '{decoder}'",
+            f"use one of {', '.join(sorted(decoders))} or add a layout to decoders.toml",
+        )
     empty = _optional_float(row.get("empty_distance_mm"), f"{where} empty_distance_mm")
     full = _optional_float(row.get("full_distance_mm"), f"{where} full_distance_mm")
     if kind is Kind.WASTE and (empty is None or full is None or not empty > full > 0):
-        raise ConfigError(f"{where} empty_distance_mm", "a bin needs empty_distance_mm > "
-                          "full_distance_mm > 0", "measure both distances on the installed bin")
+        raise ConfigError(
+            f"{where} empty_distance_mm",
+            "a bin needs empty_distance_mm > full_distance_mm > 0",
+            "measure both distances on the installed bin",
+        )
     device_id = row["device_id"].strip()
     if not device_id:
         raise ConfigError(f"{where} device_id", "is empty", "give the device a public name")
     return Device(
-        code=index, dev_eui=dev_eui, device_id=device_id, kind=kind, decoder=decoder,
-        district=row["district"].strip(), site=row["site"].strip(),
+        code=index,
+        dev_eui=dev_eui,
+        device_id=device_id,
+        kind=kind,
+        decoder=decoder,
+        district=row["district"].strip(),
+        site=row["site"].strip(),
         lat=_float(row["lat"], f"{where} lat", -90, 90),
         lon=_float(row["lon"], f"{where} lon", -180, 180),
         owner=_choice(Owner, row["owner"], f"{where} owner"),
-        empty_distance_mm=empty, full_distance_mm=full,
+        empty_distance_mm=empty,
+        full_distance_mm=full,
     )
 
 
-def _choice[E: (Kind, Owner)](enum: type[E], value: str, key: str) -> E:
+def _choice(enum: type[_E], value: str, key: str) -> _E:
     try:
         return enum(value.strip())
     except ValueError as exc:
-        raise ConfigError(key, f"'{value}' is not allowed",
-                          f"use one of {', '.join(e.value for e in enum)}") from exc
+        raise ConfigError(
+            key, f"'{value}' is not allowed", f"use one of {', '.join(e.value for e in enum)}"
+        ) from exc
 
 
 def _float(value: str, key: str, low: float, high: float) -> float:

@@ -51,9 +51,7 @@ _WASTE: Final = (
 
 FIELDS: Final = MappingProxyType({Kind.AIR: _AIR, Kind.NOISE: _NOISE, Kind.WASTE: _WASTE})
 
-LINK_FIELDS: Final = (
-    Field("battery_v", "V", 0.0, 12.0),
-)
+LINK_FIELDS: Final = (Field("battery_v", "V", 0.0, 12.0),)
 
 
 def fields_of(kind: Kind) -> dict[str, Field]:

@@ -197,7 +197,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     except FileNotFoundError as exc:
         raise ConfigError("--config", f"no file at {path}", "pass an existing file") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--config", f"{path} is not valid TOML ({exc})", "fix the syntax") from exc
+        raise ConfigError(
+            "--config", f"{path} is not valid TOML ({exc})", "fix the syntax"
+        ) from exc
     _apply_environment(raw, env)
     _read_secret_files(raw, env)
     _resolve_paths(raw, path.parent)
@@ -219,7 +221,7 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             table[key] = _parse_env_value(value)
 
 
-def _parse_env_value(value: str) -> Any:
+def _parse_env_value(value: str) -> object:
     try:
         return tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
@@ -240,14 +242,20 @@ def _read_secret_files(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             except OSError as exc:
                 where = env_name if env_name in env else f"{section}.{key}_file"
                 raise ConfigError(
-                    where, f"cannot read the secret file {file_name} ({exc.strerror})",
+                    where,
+                    f"cannot read the secret file {file_name} ({exc.strerror})",
                     "point it at a readable file holding only the secret",
                 ) from exc
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    for section, key in (("registry", "path"), ("decoders", "path"), ("spool", "dir"),
-                         ("dead_letter", "dir"), ("mqtt", "ca_file")):
+    for section, key in (
+        ("registry", "path"),
+        ("decoders", "path"),
+        ("spool", "dir"),
+        ("dead_letter", "dir"),
+        ("mqtt", "ca_file"),
+    ):
         table = raw.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
             table[key] = str((base / table[key]).resolve())
@@ -259,12 +267,19 @@ def _config_error(exc: ValidationError) -> ConfigError:
     kind = first["type"]
     if kind == "missing":
         section = str(first["loc"][0])
-        return ConfigError(key, "is required but missing",
-                           f"add it to the [{section}] section (see config/city-ingest.toml)")
+        return ConfigError(
+            key,
+            "is required but missing",
+            f"add it to the [{section}] section (see config/city-ingest.toml)",
+        )
     if kind == "extra_forbidden":
-        return ConfigError(key, "is not a known setting",
-                           "remove it or fix its spelling (docs/configuration.md lists every key)")
+        return ConfigError(
+            key,
+            "is not a known setting",
+            "remove it or fix its spelling (docs/configuration.md lists every key)",
+        )
     problem = str(first["msg"]).removeprefix("Value error, ")
     shown = "***" if str(first["loc"][-1]) in _SECRET_KEYS else repr(first.get("input"))
-    return ConfigError(key, f"{problem} (got {shown})",
-                       "fix the value (docs/configuration.md lists every key)")
+    return ConfigError(
+        key, f"{problem} (got {shown})", "fix the value (docs/configuration.md lists every key)"
+    )

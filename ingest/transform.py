@@ -30,9 +30,13 @@ from ingest.validation import QC_MISSING, Readings, validate
 
 __all__ = ["Prepared", "Transformer", "device_tag_suffixes"]
 
-_LINK = (LineSpec("rssi", FieldType.FLOAT), LineSpec("snr", FieldType.FLOAT),
-         LineSpec("gateways", FieldType.INT), LineSpec("f_cnt", FieldType.INT),
-         LineSpec("battery_v", FieldType.FLOAT))
+_LINK = (
+    LineSpec("rssi", FieldType.FLOAT),
+    LineSpec("snr", FieldType.FLOAT),
+    LineSpec("gateways", FieldType.INT),
+    LineSpec("f_cnt", FieldType.INT),
+    LineSpec("battery_v", FieldType.FLOAT),
+)
 
 
 @dataclass(slots=True)
@@ -57,9 +61,14 @@ class _Accepted:
 class Transformer:
     """Turns message batches into ``Prepared`` batches; holds the dedup state."""
 
-    def __init__(self, sources: Sequence[SourceSettings], registry: Registry,
-                 decoders: Mapping[str, Decoder], dedup: Deduplicator,
-                 device_tags: Sequence[str]) -> None:
+    def __init__(
+        self,
+        sources: Sequence[SourceSettings],
+        registry: Registry,
+        decoders: Mapping[str, Decoder],
+        dedup: Deduplicator,
+        device_tags: Sequence[str],
+    ) -> None:
         self._routes = [(s.topic, s.network) for s in sources]
         self._route_cache: dict[str, Network | None] = {}
         self._registry = registry
@@ -83,13 +92,16 @@ class Transformer:
         network = self._route(message.topic)
         try:
             if network is None:
-                raise EnvelopeError("envelope.no_route",
-                                    f"topic '{message.topic}' matches no [[sources]] filter")
+                raise EnvelopeError(
+                    "envelope.no_route", f"topic '{message.topic}' matches no [[sources]] filter"
+                )
             uplink = ENVELOPES[network].decode(message)
             device = self._registry.get(uplink.dev_eui)
             if device is None:
-                raise UnknownDevice("registry.unknown_dev_eui",
-                                    f"DevEUI {uplink.dev_eui} is not in the device registry")
+                raise UnknownDevice(
+                    "registry.unknown_dev_eui",
+                    f"DevEUI {uplink.dev_eui} is not in the device registry",
+                )
         except UplinkError as exc:
             prepared.dead.append((index, _dead_letter(message, exc, network)))
             return None
@@ -104,32 +116,37 @@ class Transformer:
                 self._route_cache.clear()
             self._route_cache[topic] = next(
                 (network for pattern, network in self._routes if topic_matches_sub(pattern, topic)),
-                None)
+                None,
+            )
         return self._route_cache[topic]
 
     # -- per group: decode, validate, lines ---------------------------------------------------
-    def _decode_group(self, decoder: Decoder, kind: Kind, members: list[_Accepted],
-                      prepared: Prepared) -> None:
+    def _decode_group(
+        self, decoder: Decoder, kind: Kind, members: list[_Accepted], prepared: Prepared
+    ) -> None:
         uplinks = [m.uplink for m in members]
         batch = decoder.decode(uplinks, kind)
         messages = prepared.messages
         for row, error in batch.errors:
             member = members[row]
             prepared.dead.append(
-                (member.index, _dead_letter(messages[member.index], error, member.uplink.network)))
+                (member.index, _dead_letter(messages[member.index], error, member.uplink.network))
+            )
         if not len(batch):
             return
         codes = np.array([m.device.code for m in members], dtype=np.int32)
         origin = np.array([m.index for m in members], dtype=np.int64)
-        readings = validate(kind, codes[batch.rows], batch.time_ns, _kind_columns(kind, batch),
-                            self._registry)
+        readings = validate(
+            kind, codes[batch.rows], batch.time_ns, _kind_columns(kind, batch), self._registry
+        )
         prepared.readings.append(readings)
         self._add(prepared, origin[batch.rows], _reading_lines(readings, self._device_tags))
         self._add(prepared, origin, _link_lines(members, batch, self._device_tags))
 
     @staticmethod
-    def _add(prepared: Prepared, origin: npt.NDArray[np.int64],
-             lines: list[tuple[int, str]]) -> None:
+    def _add(
+        prepared: Prepared, origin: npt.NDArray[np.int64], lines: list[tuple[int, str]]
+    ) -> None:
         for row, line in lines:
             prepared.lines.append(line)
             prepared.origins.append(int(origin[row]))
@@ -154,8 +171,9 @@ def _reading_lines(readings: Readings, device_tags: Sequence[str]) -> list[tuple
     return format_lines(readings.kind.value, tags, readings.time_ns, fields)
 
 
-def _link_lines(members: list[_Accepted], batch: DecodedBatch,
-                device_tags: Sequence[str]) -> list[tuple[int, str]]:
+def _link_lines(
+    members: list[_Accepted], batch: DecodedBatch, device_tags: Sequence[str]
+) -> list[tuple[int, str]]:
     count = len(members)
     nan = np.nan
     rssi = np.full(count, nan)
@@ -174,21 +192,29 @@ def _link_lines(members: list[_Accepted], batch: DecodedBatch,
     decoded = np.zeros(count, dtype=bool)
     decoded[batch.rows] = True
     columns = (rssi, snr, gateway_count, f_cnt, battery)
-    fields = {spec: np.where(decoded, values, nan) for spec, values in zip(_LINK, columns,
-                                                                          strict=True)}
+    fields = {
+        spec: np.where(decoded, values, nan) for spec, values in zip(_LINK, columns, strict=True)
+    }
     tags = [f"{device_tags[m.device.code]},network={m.uplink.network.value}" for m in members]
     times = np.array([m.uplink.time_ns for m in members], dtype=np.int64)
     return format_lines("link", tags, times, fields)
 
 
 def _dead_letter(message: Message, error: UplinkError, network: Network | None) -> DeadLetter:
-    return DeadLetter(topic=message.topic, payload=message.payload, reason=error.reason,
-                      detail=error.detail, message=error.message,
-                      received_ns=message.received_ns,
-                      network=None if network is None else network.value)
+    return DeadLetter(
+        topic=message.topic,
+        payload=message.payload,
+        reason=error.reason,
+        detail=error.detail,
+        message=error.message,
+        received_ns=message.received_ns,
+        network=None if network is None else network.value,
+    )
 
 
 def device_tag_suffixes(registry: Registry, name_of: Callable[[Device], str]) -> list[str]:
     """The escaped ``,device=…,district=…`` tag suffix per device code."""
-    return [f",device={escape_tag(name_of(d))},district={escape_tag(d.district or 'unknown')}"
-            for d in registry]
+    return [
+        f",device={escape_tag(name_of(d))},district={escape_tag(d.district or 'unknown')}"
+        for d in registry
+    ]

@@ -25,7 +25,7 @@ QC_SUSPECT = np.uint8(3)
 QC_FAIL = np.uint8(4)
 QC_MISSING = np.uint8(9)
 
-type QcColumn = npt.NDArray[np.uint8]
+QcColumn = npt.NDArray[np.uint8]
 
 
 @dataclass(slots=True)
@@ -43,17 +43,23 @@ class Readings:
 
 
 def validate(
-    kind: Kind, device: npt.NDArray[np.int32], time_ns: IntColumn,
-    columns: dict[str, FloatColumn], registry: Registry,
+    kind: Kind,
+    device: npt.NDArray[np.int32],
+    time_ns: IntColumn,
+    columns: dict[str, FloatColumn],
+    registry: Registry,
 ) -> Readings:
     """Derive fields (waste fill %) and flag every field against its physical range."""
     columns = dict(columns)
     if kind is Kind.WASTE and "distance_mm" in columns:
         columns["fill_pct"] = fill_percent(
-            columns["distance_mm"], registry.empty_mm[device], registry.full_mm[device])
+            columns["distance_mm"], registry.empty_mm[device], registry.full_mm[device]
+        )
     spec = fields_of(kind)
-    qc = {name: _range_flags(values, spec[name].low, spec[name].high)
-          for name, values in columns.items()}
+    qc = {
+        name: _range_flags(values, spec[name].low, spec[name].high)
+        for name, values in columns.items()
+    }
     return Readings(kind, device, time_ns, columns, qc)
 
 

@@ -34,7 +34,9 @@ class _District:
 _DISTRICTS: Final = (
     _District("Zaandam-Centrum", 52.4389, 4.8258, ("Gedempte Gracht", "Westzijde", "Peperstraat")),
     _District("Zaandam-Oost", 52.4423, 4.8452, ("Oostzijde", "Ankersmidplein", "Heijermansstraat")),
-    _District("Zaandam-Zuid", 52.4252, 4.8196, ("Provincialeweg", "Wilhelminastraat", "Vinkenstraat")),
+    _District(
+        "Zaandam-Zuid", 52.4252, 4.8196, ("Provincialeweg", "Wilhelminastraat", "Vinkenstraat")
+    ),
     _District("Koog aan de Zaan", 52.4637, 4.8082, ("Lagedijk", "Hoogstraat", "Stationsstraat")),
     _District("Wormerveer", 52.4906, 4.7895, ("Zaanweg", "Marktstraat", "Wandelweg")),
     _District("Krommenie", 52.4992, 4.7637, ("Zuiderhoofdstraat", "Padlaan", "Rosariumlaan")),
@@ -78,7 +80,17 @@ def generate_fleet(per_kind: int, seed: int) -> list[Device]:
         for number in range(1, per_kind + 1):
             decoder = _DECODER_CYCLE[kind][(number - 1) % len(_DECODER_CYCLE[kind])]
             eui = _unique_eui(_EUI_PREFIX[kind, decoder], rng, taken)
-            devices.append(_device(len(devices), kind, number, per_kind, decoder, eui, rng))
+            devices.append(
+                _device(
+                    len(devices),
+                    kind=kind,
+                    number=number,
+                    per_kind=per_kind,
+                    decoder=decoder,
+                    eui=eui,
+                    rng=rng,
+                )
+            )
     return devices
 
 
@@ -91,13 +103,20 @@ def _unique_eui(prefix: str, rng: np.random.Generator, taken: set[str]) -> str:
 
 
 def _device(
-    code: int, kind: Kind, number: int, per_kind: int, decoder: str, eui: str,
+    code: int,
+    *,
+    kind: Kind,
+    number: int,
+    per_kind: int,
+    decoder: str,
+    eui: str,
     rng: np.random.Generator,
 ) -> Device:
     district = _DISTRICTS[int(rng.integers(len(_DISTRICTS)))]
     street = district.streets[int(rng.integers(len(district.streets)))]
     lat, lon = np.round(
-        (district.lat, district.lon) + rng.uniform(-_SPREAD_DEG, _SPREAD_DEG, 2), 6)
+        np.array((district.lat, district.lon)) + rng.uniform(-_SPREAD_DEG, _SPREAD_DEG, 2), 6
+    )
     empty, full = _BINS[int(rng.integers(len(_BINS)))] if kind is Kind.WASTE else (None, None)
     width = max(3, len(str(per_kind)))
     return Device(
@@ -122,11 +141,21 @@ def write_fleet(devices: Sequence[Device], path: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(COLUMNS)
         for d in devices:
-            writer.writerow((
-                d.dev_eui, d.device_id, d.kind, d.decoder, d.district, d.site,
-                f"{d.lat:.6f}", f"{d.lon:.6f}", d.owner,
-                _millimetres(d.empty_distance_mm), _millimetres(d.full_distance_mm),
-            ))
+            writer.writerow(
+                (
+                    d.dev_eui,
+                    d.device_id,
+                    d.kind,
+                    d.decoder,
+                    d.district,
+                    d.site,
+                    f"{d.lat:.6f}",
+                    f"{d.lon:.6f}",
+                    d.owner,
+                    _millimetres(d.empty_distance_mm),
+                    _millimetres(d.full_distance_mm),
+                )
+            )
 
 
 def _millimetres(value: float | None) -> str:

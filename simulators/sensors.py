@@ -177,7 +177,9 @@ def build_model(device: Device, seed: int) -> SensorModel:
         return _AirModel(rng, traffic=rng.uniform(0.4, 1.6), background=rng.uniform(4.0, 10.0))
     if device.kind is Kind.NOISE:
         return _NoiseModel(
-            rng, day_level=rng.uniform(55.0, 68.0), night_drop=rng.uniform(7.0, 12.0),
+            rng,
+            day_level=rng.uniform(55.0, 68.0),
+            night_drop=rng.uniform(7.0, 12.0),
             traffic=rng.uniform(0.4, 1.6),
         )
     return _WasteModel(

@@ -6,8 +6,9 @@ multi-byte values are big-endian, signed ones two's complement.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
@@ -40,6 +41,9 @@ class LppTypeId(IntEnum):
     GPS = 0x88
 
 
+_STRUCT_CODES: Final = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h"}
+
+
 @dataclass(frozen=True, slots=True)
 class LppType:
     """Size and meaning of one LPP type's data: one value per entry of ``resolutions``."""
@@ -48,18 +52,25 @@ class LppType:
     signed: bool
     resolutions: tuple[Scale, ...]
     unit: str | None  # schema unit of the value; None for dimensionless types
+    size: int = field(init=False)  # data bytes of one item
+    _struct: struct.Struct | None = field(init=False, repr=False)  # None for 24-bit values
 
-    @property
-    def size(self) -> int:
-        """Data bytes of one item of this type."""
-        return self.width * len(self.resolutions)
+    def __post_init__(self) -> None:
+        code = _STRUCT_CODES.get((self.width, self.signed))
+        layout = struct.Struct(">" + code * len(self.resolutions)) if code else None
+        object.__setattr__(self, "size", self.width * len(self.resolutions))
+        object.__setattr__(self, "_struct", layout)
 
-    def values(self, data: bytes) -> tuple[float, ...]:
-        """The item's values from its ``size`` data bytes."""
-        w = self.width
+    def values(self, data: bytes, offset: int = 0) -> tuple[float, ...]:
+        """The item's values from the ``size`` data bytes at ``offset``."""
+        if self._struct is not None:
+            raws: tuple[int, ...] = self._struct.unpack_from(data, offset)
+        else:
+            w, signed = self.width, self.signed
+            ends = range(offset + w, offset + self.size + 1, w)
+            raws = tuple(int.from_bytes(data[end - w : end], "big", signed=signed) for end in ends)
         return tuple(
-            scale.apply(float(int.from_bytes(data[i * w : (i + 1) * w], "big", signed=self.signed)))
-            for i, scale in enumerate(self.resolutions)
+            scale.apply(float(raw)) for scale, raw in zip(self.resolutions, raws, strict=True)
         )
 
 
@@ -97,9 +108,9 @@ class LppItem:
 def parse_items(payload: bytes) -> list[LppItem]:
     """Every item of an LPP frame, in order; ``PayloadError`` if a type is unknown or cut short."""
     items: list[LppItem] = []
-    position = 0
-    while position < len(payload):
-        if position + 2 > len(payload):
+    position, length = 0, len(payload)
+    while position < length:
+        if position + 2 > length:
             raise PayloadError(
                 LENGTH_MISMATCH,
                 f"LPP item at byte {position} has a channel but no type byte",
@@ -113,13 +124,13 @@ def parse_items(payload: bytes) -> list[LppItem]:
                 f"{type_id:#04x}, not in Cayenne LPP v1; the frame cannot be read on",
             )
         start, end = position + 2, position + 2 + lpp.size
-        if end > len(payload):
+        if end > length:
             raise PayloadError(
                 LENGTH_MISMATCH,
                 f"LPP item at byte {position} (channel {channel}, type {type_id:#04x})"
-                f" expected {lpp.size} data bytes, got {len(payload) - start}",
+                f" expected {lpp.size} data bytes, got {length - start}",
             )
-        items.append(LppItem(channel, type_id, lpp.values(payload[start:end])))
+        items.append(LppItem(channel, type_id, lpp.values(payload, start)))
         position = end
     return items
 

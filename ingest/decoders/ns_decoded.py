@@ -111,7 +111,7 @@ def _number(raw: object, key: str, field: Field) -> float:
         try:
             return float(raw)
         except OverflowError:  # an integer beyond the double range
-            return math.copysign(math.inf, raw)
+            return math.inf if raw > 0 else -math.inf
     elif isinstance(raw, str):
         try:
             return float(raw)

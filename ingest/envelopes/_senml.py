@@ -3,7 +3,8 @@
 Resolution (RFC 8428 §4.6): base fields are sticky until set again, name = base name + name,
 time = base time + time (relative to the receive time below 2**28 s), value = base value + value
 for numbers, unit = unit or base unit. Records with no value field are skipped: KPN Things' legacy
-layout opens a pack with a record holding only ``bn`` and ``bt``. Times are kept to the microsecond.
+layout opens a pack with a record holding only ``bn`` and ``bt``. Times are kept to the microsecond;
+a data value (``vd``) stays its base64url text.
 """
 
 from __future__ import annotations

@@ -46,19 +46,33 @@ class DeadLetter:
         stamp = datetime.fromtimestamp(self.received_ns / 1e9, tz=UTC)
         return {
             "time": stamp.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "received_ns": self.received_ns, "topic": self.topic, "network": self.network,
-            "reason": self.reason.value, "detail": self.detail, "message": self.message,
-            "payload_encoding": encoding, "payload": text,
+            "received_ns": self.received_ns,
+            "topic": self.topic,
+            "network": self.network,
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "message": self.message,
+            "payload_encoding": encoding,
+            "payload": text,
         }
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> DeadLetter:
         text = str(record["payload"])
-        payload = (base64.b64decode(text) if record.get("payload_encoding") == "base64"
-                   else text.encode("utf-8"))
-        return cls(topic=str(record["topic"]), payload=payload, reason=Reason(record["reason"]),
-                   detail=str(record["detail"]), message=str(record["message"]),
-                   received_ns=int(record["received_ns"]), network=record.get("network"))
+        payload = (
+            base64.b64decode(text)
+            if record.get("payload_encoding") == "base64"
+            else text.encode("utf-8")
+        )
+        return cls(
+            topic=str(record["topic"]),
+            payload=payload,
+            reason=Reason(record["reason"]),
+            detail=str(record["detail"]),
+            message=str(record["message"]),
+            received_ns=int(record["received_ns"]),
+            network=record.get("network"),
+        )
 
 
 class DeadLetterStore:
@@ -93,9 +107,13 @@ class DeadLetterStore:
                 os.fsync(handle.fileno())
         if dropped:
             self.dropped += dropped
-            log.error("dead-letter store %s is full (max_bytes=%d): dropped %d dead letters; "
-                      "replay or archive it, or raise dead_letter.max_bytes",
-                      self.path, self._max_bytes, dropped)
+            log.error(
+                "dead-letter store %s is full (max_bytes=%d): dropped %d dead letters; "
+                "replay or archive it, or raise dead_letter.max_bytes",
+                self.path,
+                self._max_bytes,
+                dropped,
+            )
         return dropped
 
 

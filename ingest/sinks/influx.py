@@ -49,8 +49,9 @@ class WriteResult:
 class InfluxSink:
     """Writes line-protocol lines to InfluxDB; an async context manager."""
 
-    def __init__(self, settings: InfluxSettings,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self, settings: InfluxSettings, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self._settings = settings
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
@@ -64,8 +65,12 @@ class InfluxSink:
         self.state = SinkState.READY
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._session is not None:
             await self._session.close()
         self.state = SinkState.CLOSED
@@ -82,8 +87,9 @@ class InfluxSink:
             await self._write_chunk(lines, start, min(start + size, len(lines)), result)
         return result
 
-    async def _write_chunk(self, lines: Sequence[str], start: int, end: int,
-                           result: WriteResult) -> None:
+    async def _write_chunk(
+        self, lines: Sequence[str], start: int, end: int, result: WriteResult
+    ) -> None:
         try:
             await self._post_with_retry(lines[start:end], result)
         except SinkRejected as exc:
@@ -124,16 +130,18 @@ class InfluxSink:
             headers["Content-Encoding"] = "gzip"
         url, params, auth = self._endpoint(headers)
         try:
-            async with self._http().post(url, params=params, data=body, headers=headers,
-                                         auth=auth) as response:
+            async with self._http().post(
+                url, params=params, data=body, headers=headers, auth=auth
+            ) as response:
                 status = response.status
                 text = "" if status < 300 else (await response.text())[:500]
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SinkUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
         _raise_for_status(status, text, url)
 
-    def _endpoint(self, headers: dict[str, str]) -> tuple[str, dict[str, str],
-                                                          aiohttp.BasicAuth | None]:
+    def _endpoint(
+        self, headers: dict[str, str]
+    ) -> tuple[str, dict[str, str], aiohttp.BasicAuth | None]:
         s = self._settings
         if self._api is InfluxApi.V2:
             if s.token is not None:
@@ -168,8 +176,12 @@ async def detect_api(session: aiohttp.ClientSession, url: str) -> InfluxApi:
     if status >= 500:
         raise SinkUnavailable(f"{url}/ping answered HTTP {status}")
     api = InfluxApi.V2 if version.lstrip("v").startswith("2") else InfluxApi.V1
-    log.info("InfluxDB at %s reports version %r: using the %s write API", url,
-             version or "unknown", api.value)
+    log.info(
+        "InfluxDB at %s reports version %r: using the %s write API",
+        url,
+        version or "unknown",
+        api.value,
+    )
     return api
 
 
@@ -181,5 +193,6 @@ def _raise_for_status(status: int, text: str, url: str) -> None:
     if status in _CONFIG_STATUSES:
         raise SinkUnavailable(
             f"{url} answered HTTP {status} ({text.strip()}): check influxdb.username/password "
-            "or token, and that the database/bucket exists")
+            "or token, and that the database/bucket exists"
+        )
     raise SinkUnavailable(f"{url} answered HTTP {status}: {text.strip()}")

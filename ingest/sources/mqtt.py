@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ __all__ = ["MqttSource", "SourceState"]
 
 log = logging.getLogger(__name__)
 _MID_BITS = 16
+_SocketCallback = Callable[[paho.Client, Any, "paho.SocketLike"], None]
 _READS_PER_WAKEUP = 2000
 
 
@@ -52,8 +52,14 @@ class SourceState(Enum):
 class MqttSource:
     """Receives QoS 1 messages in batches; an async context manager."""
 
-    def __init__(self, settings: MqttSettings, topic_filters: Sequence[str], *,
-                 max_in_flight: int, now: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topic_filters: Sequence[str],
+        *,
+        max_in_flight: int,
+        now: Callable[[], int] = time.time_ns,
+    ) -> None:
         self._settings = settings
         self._filters = list(topic_filters)
         self._max_in_flight = max_in_flight
@@ -68,7 +74,7 @@ class MqttSource:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._client = self._make_client()
-        self._sock: socket.socket | None = None
+        self._sock: paho.SocketLike | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.state = SourceState.IDLE
@@ -80,12 +86,18 @@ class MqttSource:
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._connection_loop(), name="mqtt-connect"),
-                       asyncio.create_task(self._misc_loop(), name="mqtt-keepalive")]
+        self._tasks = [
+            asyncio.create_task(self._connection_loop(), name="mqtt-connect"),
+            asyncio.create_task(self._misc_loop(), name="mqtt-keepalive"),
+        ]
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.state = SourceState.CLOSED
         for task in self._tasks:
             task.cancel()
@@ -145,10 +157,10 @@ class MqttSource:
         self._set_reading(False)
 
     # -- paho callbacks ------------------------------------------------------------------------
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         now = self._now()
         token = (self._generation << _MID_BITS) | msg.mid
-        self._pending.append(Message(msg.topic, msg.payload, now, token))
+        self._pending.append(Message(msg.topic, bytes(msg.payload), now, token))
         self.received += 1
         self.last_message_ns = now
         self._data.set()
@@ -157,22 +169,42 @@ class MqttSource:
         if self.in_flight >= self._max_in_flight:
             self._set_reading(False)
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
-                    reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
-            log.error("MQTT %s:%d %s; check mqtt.username/password and the broker's ACL",
-                      self._settings.host, self._settings.port, self.last_error)
+            log.error(
+                "MQTT %s:%d %s; check mqtt.username/password and the broker's ACL",
+                self._settings.host,
+                self._settings.port,
+                self.last_error,
+            )
             return
         self.session_present = flags.session_present
         self.state = SourceState.CONNECTED
         options = SubscribeOptions(qos=self._settings.qos)
         client.subscribe([(topic, options) for topic in self._filters])
-        log.info("MQTT connected to %s:%d (session present: %s)", self._settings.host,
-                 self._settings.port, flags.session_present)
+        log.info(
+            "MQTT connected to %s:%d (session present: %s)",
+            self._settings.host,
+            self._settings.port,
+            flags.session_present,
+        )
 
-    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int,
-                      reasons: list[ReasonCode], properties: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         refused = [f for f, r in zip(self._filters, reasons, strict=False) if r.is_failure]
         if refused:
             self.last_error = f"broker refused subscriptions {refused}"
@@ -182,8 +214,14 @@ class MqttSource:
         self.last_error = ""
         self._connected.set()
 
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if self.state is not SourceState.CLOSED:
             self.state = SourceState.DISCONNECTED
             self.last_error = f"disconnected: {reason}"
@@ -193,19 +231,27 @@ class MqttSource:
         self._lost.set()
 
     # -- socket plumbing (paho's external-loop API) ------------------------------------------
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+    def _on_socket_open(
+        self, client: paho.Client, userdata: object, sock: paho.SocketLike
+    ) -> None:
         self._sock = sock
         self._paused = True
         self._set_reading(True)
 
-    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+    def _on_socket_close(
+        self, client: paho.Client, userdata: object, sock: paho.SocketLike
+    ) -> None:
         self._drop_socket()
 
-    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+    def _on_register_write(
+        self, client: paho.Client, userdata: object, sock: paho.SocketLike
+    ) -> None:
         assert self._loop is not None  # noqa: S101 - set in __aenter__ before any socket exists
         self._loop.add_writer(sock, self._client.loop_write)
 
-    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+    def _on_unregister_write(
+        self, client: paho.Client, userdata: object, sock: paho.SocketLike
+    ) -> None:
         if self._loop is not None:
             self._loop.remove_writer(sock)
 
@@ -244,7 +290,9 @@ class MqttSource:
                 await self._connect()
             except (OSError, ssl.SSLError) as exc:
                 self.state = SourceState.DISCONNECTED
-                self.last_error = f"cannot connect to {self._settings.host}:{self._settings.port}: {exc}"
+                self.last_error = (
+                    f"cannot connect to {self._settings.host}:{self._settings.port}: {exc}"
+                )
                 log.warning("MQTT %s; retrying in %.1f s", self.last_error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.reconnect_max_delay)
@@ -257,7 +305,7 @@ class MqttSource:
         self._generation += 1
         self._held = 0  # what was held belongs to the old connection: the broker redelivers it
         self._pending.clear()
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self._settings.session_expiry
         properties.ReceiveMaximum = self._settings.receive_maximum
         loop = asyncio.get_running_loop()
@@ -265,8 +313,9 @@ class MqttSource:
 
     def _blocking_connect(self, properties: Properties) -> None:
         s = self._settings
-        self._client.connect(s.host, s.port, keepalive=s.keepalive, clean_start=s.clean_start,
-                             properties=properties)
+        self._client.connect(
+            s.host, s.port, keepalive=s.keepalive, clean_start=s.clean_start, properties=properties
+        )
 
     async def _misc_loop(self) -> None:
         while True:
@@ -276,9 +325,13 @@ class MqttSource:
 
     def _make_client(self) -> paho.Client:
         s = self._settings
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True,
-                             reconnect_on_failure=False)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+            reconnect_on_failure=False,
+        )
         if s.username is not None:
             password = s.password.get_secret_value() if s.password is not None else None
             client.username_pw_set(s.username, password)
@@ -294,10 +347,10 @@ class MqttSource:
         client.on_socket_unregister_write = self._threadsafe(self._on_unregister_write)
         return client
 
-    def _threadsafe(self, callback: Callable[[paho.Client, Any, Any], None],
-                    ) -> Callable[[paho.Client, Any, Any], None]:
+    def _threadsafe(self, callback: _SocketCallback) -> _SocketCallback:
         """paho calls socket callbacks from ``connect`` in an executor thread: hop to the loop."""
-        def call(client: paho.Client, userdata: Any, sock: Any) -> None:
+
+        def call(client: paho.Client, userdata: object, sock: paho.SocketLike) -> None:
             loop = self._loop
             if loop is None:
                 return
@@ -309,4 +362,5 @@ class MqttSource:
                 callback(client, userdata, sock)
             else:
                 loop.call_soon_threadsafe(callback, client, userdata, sock)
+
         return call

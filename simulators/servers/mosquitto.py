@@ -8,8 +8,8 @@ import shutil
 import signal
 from pathlib import Path
 
-from tests.support.polling import wait_until
-from tests.support.process import (
+from simulators.servers.polling import wait_until
+from simulators.servers.process import (
     CONFIG_DIR,
     LOOPBACK,
     ServerError,
@@ -34,8 +34,8 @@ def render_test_config(text: str, *, root: Path, port: int) -> str:
     - every absolute `/mosquitto/...` path (the image's volumes: persistence_location,
       password_file, acl_file, certificates) moves under `root`, so `/mosquitto/data/`
       becomes `<root>/data/`;
-    - the first `log_dest` becomes `log_dest stdout` (the harness captures stdout into the
-      log file) and further `log_dest` lines are dropped;
+    - the first `log_dest` becomes `log_dest stderr` (the harness captures stderr into the
+      log file; stderr, unlike stdout, is unbuffered) and further `log_dest` lines are dropped;
     - when the tests run as root, `user root` is appended: Mosquitto would otherwise drop
       privileges to the `mosquitto` user, who cannot write a root-owned temp dir.
 
@@ -53,7 +53,7 @@ def render_test_config(text: str, *, root: Path, port: int) -> str:
             lines.append(f"listener {port} {LOOPBACK}")
         elif key == "log_dest":
             if not log_dest_done:
-                lines.append("log_dest stdout")
+                lines.append("log_dest stderr")
             log_dest_done = True
         elif key.startswith("#"):
             lines.append(line)

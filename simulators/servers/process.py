@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
-from tests.support.polling import wait_until
+from simulators.servers.polling import wait_until
 
 __all__ = ["CONFIG_DIR", "LOOPBACK", "ServerError", "ServerProcess", "find_binary", "free_port"]
 
@@ -74,7 +74,9 @@ class ServerProcess(abc.ABC):
 
     def __init__(self, root: Path | None = None, *, startup_timeout: float = 15.0) -> None:
         self._owns_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix=f"city-ingest-{self.name}-")) if root is None else root
+        self.root = (
+            Path(tempfile.mkdtemp(prefix=f"city-ingest-{self.name}-")) if root is None else root
+        )
         self.host = LOOPBACK
         self.port = 0
         self.startup_timeout = startup_timeout
@@ -181,7 +183,7 @@ class ServerProcess(abc.ABC):
         """Start the process and wait for readiness; False if it lost its port (EADDRINUSE)."""
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # noqa: S603 - our own server binary and arguments
                 self._command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -5,12 +5,12 @@ Each runs as a child process in its own directory on a free loopback port, with 
 same data) and context-manager support. Waiting is `wait_until(predicate, timeout)`.
 """
 
-from tests.support.http_client import HttpResponse, request
-from tests.support.influxdb import InfluxV1
-from tests.support.mosquitto import Mosquitto, render_test_config
-from tests.support.polling import wait_until
-from tests.support.process import ServerError, ServerProcess, free_port
-from tests.support.victoria import VictoriaMetrics
+from simulators.servers.http_client import HttpResponse, request
+from simulators.servers.influxdb import InfluxV1
+from simulators.servers.mosquitto import Mosquitto, render_test_config
+from simulators.servers.polling import wait_until
+from simulators.servers.process import ServerError, ServerProcess, free_port
+from simulators.servers.victoria import VictoriaMetrics
 
 __all__ = [
     "HttpResponse",

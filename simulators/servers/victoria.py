@@ -1,7 +1,7 @@
 """VictoriaMetrics single-node, as a line-protocol sink that speaks /write and /api/v2/write.
 
-What its InfluxDB endpoints do, tried against victoria-metrics 1.79.5 (Debian 12) and
-pinned by tests/test_servers.py:
+What its InfluxDB endpoints do, tried against victoria-metrics 1.79.5 (Debian 12);
+tests/test_servers.py pins the token/org/bucket, bad-line and duplicate facts:
 
 - `/api/v2/write` verifies nothing InfluxDB 2 verifies: any `Authorization` header (or
   none) is accepted, `org` and `bucket` are ignored (not even stored as labels; only v1
@@ -29,8 +29,8 @@ import json
 import urllib.parse
 from typing import Any
 
-from tests.support.http_client import request
-from tests.support.process import ServerError, ServerProcess, find_binary
+from simulators.servers.http_client import request
+from simulators.servers.process import ServerError, ServerProcess, find_binary
 
 __all__ = ["VictoriaMetrics"]
 

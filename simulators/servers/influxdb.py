@@ -7,8 +7,14 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from tests.support.http_client import HttpResponse, request
-from tests.support.process import CONFIG_DIR, ServerError, ServerProcess, find_binary, free_port
+from simulators.servers.http_client import HttpResponse, request
+from simulators.servers.process import (
+    CONFIG_DIR,
+    ServerError,
+    ServerProcess,
+    find_binary,
+    free_port,
+)
 
 __all__ = ["CONFIG_TEMPLATE", "InfluxV1"]
 
@@ -66,8 +72,10 @@ class InfluxV1(ServerProcess):
                 raise ServerError(f"{self.name} query {influxql!r}: {result['error']}")
             for series in result.get("series", []):
                 tags = series.get("tags", {})
-                rows.extend({**tags, **dict(zip(series["columns"], values, strict=True))}
-                            for values in series["values"])
+                rows.extend(
+                    {**tags, **dict(zip(series["columns"], values, strict=True))}
+                    for values in series["values"]
+                )
         return rows
 
     def _query(self, influxql: str, *, method: str, database: str | None = None) -> HttpResponse:
@@ -83,7 +91,9 @@ class InfluxV1(ServerProcess):
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
         if response.status != 200:
-            raise ServerError(f"{self.name} query {influxql!r}: HTTP {response.status} {response.body!r}")
+            raise ServerError(
+                f"{self.name} query {influxql!r}: HTTP {response.status} {response.body!r}"
+            )
         return response
 
     def _assign_ports(self) -> None:
@@ -94,9 +104,7 @@ class InfluxV1(ServerProcess):
 
     def _configure(self) -> None:
         template = Template(CONFIG_TEMPLATE.read_text(encoding="utf-8"))
-        rendered = template.substitute(
-            root=self.root, http_port=self.port, rpc_port=self.rpc_port
-        )
+        rendered = template.substitute(root=self.root, http_port=self.port, rpc_port=self.rpc_port)
         self.config_path.write_text(rendered, encoding="utf-8")
 
     def _command(self) -> list[str]:

@@ -1,0 +1,334 @@
+"""Event-time windows with mergeable per-(device, window) state: the kernel every processor uses.
+
+Rules (house style §4): windows are ``[start, end)``; the watermark is the largest event time
+seen minus the allowed lateness; a window is emitted once the watermark reaches its end; a
+reading for a window already emitted, but newer than ``watermark - horizon``, updates that window
+and it is emitted again (same device and start, so the rewrite overwrites); an older reading is
+*late*: it goes to the ``late`` output and is counted, never folded in. Windows that ended before
+``watermark - horizon`` can receive nothing more and are freed.
+
+Per window and field the state is ``count``, ``sum``, ``min`` and ``max`` of the valid values
+(energetic sums for dB are the ``sum`` of ``10^(L/10)``): they merge exactly, in any order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.base import Float64Array, Int32Array, Int64Array
+from processors.sample import SampleStore, UInt64Array
+
+__all__ = [
+    "Arrays",
+    "Closed",
+    "EventClock",
+    "IntpArray",
+    "Partials",
+    "WindowStore",
+    "group",
+    "pack",
+    "reduce_rows",
+    "regroup",
+    "unpack",
+]
+
+IntpArray = npt.NDArray[np.intp]
+Arrays = dict[str, npt.NDArray[Any]]
+
+_NEVER: Final = -(2**63)
+_DEVICE_BITS: Final = 32
+_DEVICE_MASK: Final = 2**32 - 1
+_EMPTY: Final = {"min": np.inf, "max": -np.inf}  # identity elements of minimum / maximum
+_DENSE_FACTOR: Final = 4  # a dense (window x device) grid up to 4x the row count beats sorting
+
+
+class EventClock:
+    """Watermark and update floor, advanced only by event times (or an explicit flush)."""
+
+    def __init__(self, lateness_ns: int, horizon_ns: int) -> None:
+        self.lateness_ns = lateness_ns
+        self.horizon_ns = horizon_ns
+        self.max_event = _NEVER
+        self.forced = _NEVER
+
+    @property
+    def watermark(self) -> int:
+        """Windows that end at or before this instant are complete."""
+        if self.max_event == _NEVER:
+            return self.forced
+        return max(self.max_event - self.lateness_ns, self.forced)
+
+    @property
+    def floor(self) -> int:
+        """Readings older than this are late; windows ending at or before it are freed."""
+        return max(self.watermark - self.horizon_ns, _NEVER)
+
+    def on_time(self, time_ns: Int64Array) -> npt.NDArray[np.bool_]:
+        """Which readings are still inside the update horizon."""
+        return time_ns >= self.floor
+
+    def observe(self, time_ns: Int64Array) -> None:
+        """Advance the largest event time seen."""
+        if time_ns.size:
+            self.max_event = max(self.max_event, int(time_ns.max()))
+
+    def advance_to(self, until_ns: int) -> None:
+        """Move the watermark to at least ``until_ns`` (shutdown, tests)."""
+        self.forced = max(self.forced, until_ns)
+
+    def state(self) -> Arrays:
+        """Arrays to snapshot."""
+        return {"clock": np.array([self.max_event, self.forced], dtype=np.int64)}
+
+    def load(self, state: Arrays) -> None:
+        """Restore from ``state``."""
+        self.max_event, self.forced = (int(x) for x in state["clock"])
+
+
+@dataclass(frozen=True, slots=True)
+class Partials:
+    """Per-group aggregates: ``count``/``sum``/``min``/``max`` arrays per field."""
+
+    count: dict[str, Int64Array]
+    total: dict[str, Float64Array]
+    low: dict[str, Float64Array]
+    high: dict[str, Float64Array]
+
+
+def group(window: Int64Array, device: Int32Array) -> tuple[Int64Array, IntpArray]:
+    """Sorted unique (window, device) keys and each row's index into them.
+
+    A key packs the window number above the device code. Uses a dense bincount grid when the
+    batch's (window x device) span is small, ``np.unique`` otherwise; both give the same result.
+    """
+    if window.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp)
+    w0, d0 = int(window.min()), int(device.min())
+    width = int(device.max()) - d0 + 1
+    cells = (int(window.max()) - w0 + 1) * width
+    if cells > _DENSE_FACTOR * window.size + 4096:
+        return np.unique(pack(window, device), return_inverse=True)
+    cell = (window - w0) * width + (device - d0)
+    used = np.flatnonzero(np.bincount(cell, minlength=cells))
+    lookup = np.zeros(cells, dtype=np.intp)
+    lookup[used] = np.arange(used.size)
+    return pack(used // width + w0, used % width + d0), lookup[cell]
+
+
+def pack(window: Int64Array, device: npt.NDArray[np.integer]) -> Int64Array:
+    """Window number and device code as one sortable int64 key."""
+    return (window.astype(np.int64) << _DEVICE_BITS) | device.astype(np.int64)
+
+
+def unpack(key: Int64Array) -> tuple[Int64Array, Int32Array]:
+    """Inverse of ``pack``."""
+    return key >> _DEVICE_BITS, (key & _DEVICE_MASK).astype(np.int32)
+
+
+def reduce_rows(index: IntpArray, size: int, columns: dict[str, Float64Array]) -> Partials:
+    """Aggregate rows into ``size`` groups; NaN values are absent."""
+    count: dict[str, Int64Array] = {}
+    total: dict[str, Float64Array] = {}
+    low: dict[str, Float64Array] = {}
+    high: dict[str, Float64Array] = {}
+    for name, column in columns.items():
+        valid = ~np.isnan(column)
+        count[name] = np.bincount(index[valid], minlength=size).astype(np.int64)
+        weights = column[valid]
+        total[name] = np.bincount(index[valid], weights, size).astype(np.float64, copy=False)
+        low[name] = np.full(size, np.inf)
+        np.minimum.at(low[name], index[valid], column[valid])
+        high[name] = np.full(size, -np.inf)
+        np.maximum.at(high[name], index[valid], column[valid])
+    return Partials(count, total, low, high)
+
+
+def regroup(index: IntpArray, size: int, parts: Partials) -> Partials:
+    """Merge partials into coarser groups (hour partials into days)."""
+    count: dict[str, Int64Array] = {}
+    total: dict[str, Float64Array] = {}
+    low: dict[str, Float64Array] = {}
+    high: dict[str, Float64Array] = {}
+    for name in parts.count:
+        count[name] = np.bincount(index, parts.count[name], size).astype(np.int64)
+        total[name] = np.bincount(index, parts.total[name], size).astype(np.float64, copy=False)
+        low[name] = np.full(size, np.inf)
+        np.minimum.at(low[name], index, parts.low[name])
+        high[name] = np.full(size, -np.inf)
+        np.maximum.at(high[name], index, parts.high[name])
+    return Partials(count, total, low, high)
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """Windows being emitted, in key order (window, then device), with their state."""
+
+    window: Int64Array  # window number (UTC hour, local day, ...)
+    device: Int32Array
+    start: Int64Array
+    end: Int64Array
+    slots: IntpArray
+    store: WindowStore
+    first: npt.NDArray[np.bool_]  # True where this is the window's first emission
+
+    def count(self, name: str) -> Int64Array:
+        """Valid readings per window."""
+        return self.store.columns[name + ".count"][self.slots].astype(np.int64)
+
+    def mean(self, name: str) -> Float64Array:
+        """Mean of the valid readings, NaN where there were none."""
+        n = self.count(name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.total(name) / n, np.nan)
+
+    def total(self, name: str) -> Float64Array:
+        """Sum of the valid readings."""
+        return self.store.columns[name + ".sum"][self.slots]
+
+    def low(self, name: str) -> Float64Array:
+        """Minimum, NaN where there were no readings."""
+        return self._finite(self.store.columns[name + ".min"][self.slots])
+
+    def high(self, name: str) -> Float64Array:
+        """Maximum, NaN where there were no readings."""
+        return self._finite(self.store.columns[name + ".max"][self.slots])
+
+    def percentile(self, q: float) -> Float64Array:
+        """Percentile of the window's bounded sample (see ``processors.sample``)."""
+        if self.store.sample is None:
+            msg = "this window store keeps no sample"
+            raise TypeError(msg)
+        return self.store.sample.percentiles(self.slots, q)
+
+    def flags(self) -> npt.NDArray[np.uint8]:
+        """The processor's own per-window flag bits (e.g. "alert sent")."""
+        return self.store.columns["flags"][self.slots].astype(np.uint8)
+
+    def set_flags(self, bits: npt.NDArray[np.uint8]) -> None:
+        """Overwrite the per-window flag bits."""
+        self.store.columns["flags"][self.slots] = bits
+
+    @staticmethod
+    def _finite(values: Float64Array) -> Float64Array:
+        return np.where(np.isfinite(values), values, np.nan)
+
+
+class WindowStore:
+    """Slots of per-(device, window) state, found through a sorted key index."""
+
+    def __init__(self, fields: tuple[str, ...], sample_size: int = 0) -> None:
+        self.fields = fields
+        self.sample = SampleStore(sample_size) if sample_size else None
+        self._keys: Int64Array = np.empty(0, dtype=np.int64)  # sorted
+        self._slots: IntpArray = np.empty(0, dtype=np.intp)  # slot of each key
+        self._free: IntpArray = np.empty(0, dtype=np.intp)
+        self.columns: Arrays = {name: np.empty(0, dtype=dtype) for name, dtype in self._layout()}
+
+    def __len__(self) -> int:
+        return int(self._keys.size)
+
+    def fold(
+        self, key: Int64Array, start: Int64Array, end: Int64Array, parts: Partials
+    ) -> IntpArray:
+        """Merge partials for sorted unique ``key``s into their windows; returns their slots."""
+        pos = np.searchsorted(self._keys, key)
+        hit = pos < self._keys.size
+        hit[hit] = self._keys[pos[hit]] == key[hit]
+        slots = np.empty(key.size, dtype=np.intp)
+        slots[hit] = self._slots[pos[hit]]
+        slots[~hit] = self._allocate(int((~hit).sum()))
+        self._keys = np.insert(self._keys, pos[~hit], key[~hit])
+        self._slots = np.insert(self._slots, pos[~hit], slots[~hit])
+        c = self.columns
+        c["start"][slots], c["end"][slots] = start, end
+        for name in self.fields:
+            c[name + ".count"][slots] += parts.count[name]
+            c[name + ".sum"][slots] += parts.total[name]
+            c[name + ".min"][slots] = np.minimum(c[name + ".min"][slots], parts.low[name])
+            c[name + ".max"][slots] = np.maximum(c[name + ".max"][slots], parts.high[name])
+        c["dirty"][slots] = True
+        return slots
+
+    def fold_sample(
+        self, slots: IntpArray, index: IntpArray, prio: UInt64Array, value: Float64Array
+    ) -> None:
+        """Offer readings (``index`` into the ``slots`` ``fold`` returned) to the sample."""
+        if self.sample is None:
+            return
+        valid = ~np.isnan(value)
+        self.sample.merge(slots[index[valid]], prio[valid], value[valid])
+
+    def take_closed(self, watermark: int) -> Closed:
+        """Updated windows that end at or before ``watermark``; they stop being dirty."""
+        c = self.columns
+        ready = c["dirty"][self._slots] & (c["end"][self._slots] <= watermark)
+        slots = self._slots[ready]
+        window, device = unpack(self._keys[ready])
+        first = ~c["emitted"][slots]
+        c["dirty"][slots] = False
+        c["emitted"][slots] = True
+        return Closed(window, device, c["start"][slots], c["end"][slots], slots, self, first)
+
+    def expire(self, floor: int) -> None:
+        """Free windows that ended at or before ``floor``: nothing can update them any more."""
+        gone = self.columns["end"][self._slots] <= floor
+        self._free = np.concatenate([self._free, self._slots[gone]])
+        self._keys, self._slots = self._keys[~gone], self._slots[~gone]
+
+    def state(self) -> Arrays:
+        """Arrays to snapshot."""
+        live = self._slots
+        out: Arrays = {"keys": self._keys}
+        out.update({name: column[live] for name, column in self.columns.items()})
+        if self.sample is not None:
+            out.update({"sample." + k: v for k, v in self.sample.state(live).items()})
+        return out
+
+    def load(self, state: Arrays) -> None:
+        """Restore from ``state`` (slots are renumbered densely)."""
+        self._keys = state["keys"].astype(np.int64)
+        self._slots = np.arange(self._keys.size, dtype=np.intp)
+        self._free = np.empty(0, dtype=np.intp)
+        self.columns = {name: state[name].astype(dtype) for name, dtype in self._layout()}
+        if self.sample is not None:
+            self.sample.load({k[7:]: v for k, v in state.items() if k.startswith("sample.")})
+
+    def _layout(self) -> list[tuple[str, type[np.generic]]]:
+        layout: list[tuple[str, type[np.generic]]] = [
+            ("start", np.int64),
+            ("end", np.int64),
+            ("dirty", np.bool_),
+            ("emitted", np.bool_),
+            ("flags", np.uint8),
+        ]
+        for name in self.fields:
+            layout += [(name + ".count", np.int64), (name + ".sum", np.float64)]
+            layout += [(name + ".min", np.float64), (name + ".max", np.float64)]
+        return layout
+
+    def _allocate(self, n: int) -> IntpArray:
+        reuse, self._free = self._free[:n], self._free[n:]
+        capacity = self.columns["start"].size
+        fresh = np.arange(capacity, capacity + n - reuse.size, dtype=np.intp)
+        if fresh.size:
+            self._grow(max(2 * capacity, capacity + fresh.size, 64))
+        slots = np.concatenate([reuse, fresh])
+        self._initialise(slots)
+        return slots
+
+    def _grow(self, capacity: int) -> None:
+        for name, column in self.columns.items():
+            extra = np.zeros(capacity - column.size, dtype=column.dtype)
+            self.columns[name] = np.concatenate([column, extra])
+        if self.sample is not None:
+            self.sample.grow(capacity)
+
+    def _initialise(self, slots: IntpArray) -> None:
+        for name, column in self.columns.items():
+            column[slots] = _EMPTY.get(name.rsplit(".", 1)[-1], 0)
+        if self.sample is not None:
+            self.sample.reset(slots)

@@ -1,0 +1,114 @@
+"""``city-ingest simulate`` (contract §6): publish a simulated city's uplinks over MQTT.
+
+``add_arguments`` fills the sub-command's parser, ``run`` executes it and returns the exit code:
+0 ok, 2 bad usage or configuration, 1 runtime failure (broker unreachable, PUBACKs missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from ingest.decoders.config import load_config
+from ingest.errors import ConfigError, SinkUnavailable
+from ingest.model import Kind, Network, Outcome
+from simulators.faults import parse_fault_spec
+from simulators.fleet import load_or_create_fleet
+from simulators.manifest import manifest_line
+from simulators.publisher import BrokerOptions, Publisher, PublishReport, publish_all
+from simulators.stream import (
+    DEFAULT_INTERVALS_S,
+    MIXED,
+    Publication,
+    Scenario,
+    default_start,
+    generate,
+)
+
+__all__ = ["add_arguments", "run"]
+
+_DUPLICATE_WINDOW_S = 300.0  # half the service's default dedup window (contract §7)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``city-ingest simulate``."""
+    add = parser.add_argument
+    add("--network", choices=[*(n.value for n in Network), MIXED], default=MIXED,
+        help="network server format to publish (mixed: devices spread over all three)")
+    add("--devices", type=_positive_int, default=4, help="devices per kind (air, noise, waste)")
+    add("--messages", type=_positive_int, default=1000, help="messages to publish")
+    add("--rate", type=_fraction_or_more(0.0), default=0.0,
+        help="messages per second, 0 = as fast as possible")
+    add("--seed", type=int, default=1, help="same seed, same registry and messages")
+    add("--host", default="localhost", help="MQTT broker host")
+    add("--port", type=_positive_int, default=1883, help="MQTT broker port")
+    add("--username", help="MQTT user name")
+    add("--password-file", type=Path, help="file holding the MQTT password")
+    add("--tls", action="store_true", help="connect with TLS")
+    add("--ca-file", type=Path, help="CA bundle for TLS (default: the system's)")
+    add("--faults", type=_faults, default={}, metavar="SPEC",
+        help="sensor faults as name=fraction,... (known: out_of_range)")
+    add("--malformed", type=_fraction, default=0.05, help="fraction of malformed messages")
+    add("--duplicates", type=_fraction, default=0.02, help="fraction of duplicate messages")
+    add("--manifest", type=Path, help="write one JSON line per published message here")
+    add("--registry", type=Path, help="device registry CSV: read if it exists, else written")
+    add("--decoders", type=Path, default=Path("config/decoders.toml"), help="decoder layouts")
+    add("--start", type=_start, help="simulated start time, ISO 8601 with offset "
+        "(default: the current hour minus the simulated span)")
+    add("--intervals", type=_intervals, default=dict(DEFAULT_INTERVALS_S), metavar="SPEC",
+        help="uplink interval per kind in seconds, e.g. air=600,noise=300,waste=3600")
+    add("--topic-prefix", default="", help="prepended to every topic")
+    add("--prebuild", action="store_true",
+        help="build every message before publishing (load tests: times publishing only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Publish the simulated uplinks; the exit code."""
+    try:
+        decoders = load_config(args.decoders)
+        devices = load_or_create_fleet(args.registry, args.devices, args.seed, decoders)
+        scenario = _scenario(args, devices_start=lambda: default_start(
+            devices, args.messages, args.intervals, time.time_ns()))
+        options = _broker_options(args)
+    except (ConfigError, ValueError, OSError) as exc:
+        sys.stderr.write(f"city-ingest simulate: {exc}\n")
+        return 2
+    publications: Iterable[Publication] = generate(scenario, devices, decoders)
+    if args.prebuild:
+        publications = list(publications)
+    outcomes: Counter[Outcome] = Counter()
+    try:
+        with _manifest(args.manifest) as manifest, Publisher(options) as publisher:
+            messages = _recorded(publications, manifest, outcomes)
+            report = publish_all(messages, publisher, args.rate)
+    except SinkUnavailable as exc:
+        sys.stderr.write(f"city-ingest simulate: {exc}\n")
+        return 1
+    sys.stdout.write(_summary(report, outcomes, len(devices)))
+    return 0
+
+
+def _scenario(args: argparse.Namespace, devices_start: Callable[[], int]) -> Scenario:
+    start = devices_start() if args.start is None else args.start
+    horizon = 8 if args.rate == 0 else max(1, min(8, int(args.rate * _DUPLICATE_WINDOW_S)))
+    return Scenario(
+        network=args.network, messages=args.messages, seed=args.seed, start_ns=start,
+        malformed=args.malformed, duplicates=args.duplicates, faults=args.faults,
+        intervals_s=args.intervals, topic_prefix=args.topic_prefix, duplicate_horizon=horizon,
+    )
+
+
+def _broker_options(args: argparse.Namespace) -> BrokerOptions:
+    password = None
+    if args.password_file is not None:
+        password = args.password_file.read_text(encoding="utf-8").strip()
+    return BrokerOptions(
+        host=args.host, port=args.port, username=args.username, password=password,
+        tls=args.tls, ca_file=args.ca_file,
+    )
