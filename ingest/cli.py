@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest import demo as demo_module
 from ingest.errors import CityIngestError, ConfigError
 from ingest.pipeline import Pipeline, plan
 from ingest.settings import Settings, load_settings
@@ -63,8 +64,6 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=simulate_cli.run)
 
     demo = commands.add_parser("demo", help="run a short simulated city end to end")
-    from ingest import demo as demo_module  # noqa: PLC0415 - demo pulls in the local servers
-
     demo_module.add_arguments(demo)
     demo.set_defaults(handler=demo_module.run)
 

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import SinkUnavailable
@@ -99,7 +100,10 @@ class Publisher:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._stop()
 
@@ -107,7 +111,9 @@ class Publisher:
         """Hand one message to paho (QoS 1); its PUBACK is counted when it arrives."""
         info = self._client.publish(topic, payload, qos=_QOS)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: re-sent later
-            raise SinkUnavailable(f"paho refused to publish on {topic!r}: {mqtt.error_string(info.rc)}")
+            raise SinkUnavailable(
+                f"paho refused to publish on {topic!r}: {mqtt.error_string(info.rc)}"
+            )
         with self._changed:
             self._published += 1
 
@@ -129,15 +135,24 @@ class Publisher:
         self._client.loop_stop()
 
     def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-        properties: Any,
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
     ) -> None:
         with self._changed:
             self._connack = reason
             self._changed.notify_all()
 
     def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
     ) -> None:
         with self._changed:
             self._acknowledged += 1
@@ -145,7 +160,9 @@ class Publisher:
 
 
 def publish_all(
-    messages: Iterable[tuple[str, bytes]], publisher: Publisher, rate: float,
+    messages: Iterable[tuple[str, bytes]],
+    publisher: Publisher,
+    rate: float,
     ack_timeout_s: float = 120.0,
 ) -> PublishReport:
     """Publish ``messages`` at ``rate`` per second (0: as fast as possible), then drain."""

@@ -69,9 +69,7 @@ class LppType:
             w, signed = self.width, self.signed
             ends = range(offset + w, offset + self.size + 1, w)
             raws = tuple(int.from_bytes(data[end - w : end], "big", signed=signed) for end in ends)
-        return tuple(
-            scale.apply(float(raw)) for scale, raw in zip(self.resolutions, raws, strict=True)
-        )
+        return tuple(map(Scale.apply, self.resolutions, raws))
 
 
 def _one(width: int, signed: bool, resolution: float, unit: str | None = None) -> LppType:

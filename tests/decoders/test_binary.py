@@ -151,7 +151,7 @@ def _field_specs(draw: st.DrawFn, index: int) -> FieldSpec:
     low, high = int_range(*INT_TYPES[type_name])
     return FieldSpec(
         name=f"f{index}",
-        type=type_name,  # type: ignore[arg-type]
+        type=type_name,
         scale=draw(st.sampled_from([1.0, 0.1, 0.01, 0.001, 0.5, 2.5, -0.25])),
         offset=draw(st.sampled_from([0.0, -40.0, 300.0])),
         mask=draw(st.none() | st.integers(1, (1 << (8 * size)) - 1)),

@@ -1,0 +1,242 @@
+"""``city-ingest demo``: a short simulated city, end to end, on this machine.
+
+Starts its own Mosquitto (the shipped broker config) and InfluxDB 1.x in a temp dir, unless
+``--mqtt-port`` / ``--influx-url`` name running ones; writes a registry and a service config;
+runs the service and the simulator; waits until every published message is accounted for; then
+prints the accounting, the points per measurement read back from InfluxDB, and queries to try.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.decoders.config import load_config
+from ingest.metrics import Accounting
+from ingest.model import Outcome
+from ingest.pipeline import Pipeline, plan
+from ingest.settings import load_settings
+from simulators import cli as simulate_cli
+from simulators.fleet import load_or_create_fleet
+from simulators.servers import InfluxV1, Mosquitto, request
+from simulators.servers.process import CONFIG_DIR
+
+__all__ = ["MEASUREMENTS", "add_arguments", "count_points", "run", "write_service_config"]
+
+MEASUREMENTS = ("air", "noise", "waste", "link")
+EXAMPLE_QUERIES = (
+    (
+        "PM2.5 per district, hourly mean of readings that passed QC",
+        "SELECT mean(pm25) FROM air WHERE pm25_qc = 1 AND time > now() - 7d "
+        "GROUP BY time(1h), district",
+    ),
+    (
+        "Loudest devices (LAeq) in the last day",
+        "SELECT max(laeq) FROM noise WHERE time > now() - 1d GROUP BY device",
+    ),
+    (
+        "Bins above 80 % full, latest reading",
+        "SELECT last(fill_pct) FROM waste WHERE time > now() - 7d GROUP BY device, district",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoints:
+    mqtt_host: str
+    mqtt_port: int
+    influx_url: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--devices", type=int, default=50, help="devices per kind (air, noise, waste)")
+    add("--messages", type=int, default=3000, help="uplinks the simulator publishes")
+    add("--seed", type=int, default=7)
+    add("--mqtt-host", default="127.0.0.1")
+    add("--mqtt-port", type=int, help="use this running broker instead of starting one")
+    add("--influx-url", help="use this running InfluxDB 1.x (database city) instead")
+    add("--workdir", type=Path, help="keep registry, config and dead letters here")
+    add("--timeout", type=float, default=120.0, help="seconds to wait for the service")
+
+
+def run(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        workdir = args.workdir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="city-ingest-demo-"))
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        endpoints = stack.enter_context(_servers(args, workdir))
+        config = write_service_config(
+            workdir, endpoints.mqtt_host, endpoints.mqtt_port, endpoints.influx_url
+        )
+        return asyncio.run(_demo(args, config, workdir, endpoints))
+    return 1  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+@contextmanager
+def _servers(args: argparse.Namespace, workdir: Path) -> Iterator[_Endpoints]:
+    with ExitStack() as stack:
+        mqtt_port = args.mqtt_port
+        if mqtt_port is None:
+            broker = stack.enter_context(Mosquitto(workdir / "mosquitto"))
+            mqtt_port = broker.port
+        influx_url = args.influx_url
+        if influx_url is None:
+            influx = stack.enter_context(InfluxV1(workdir / "influxdb"))
+            influx.create_database("city")
+            influx_url = influx.url
+        yield _Endpoints(args.mqtt_host, mqtt_port, influx_url)
+
+
+def write_service_config(
+    workdir: Path,
+    mqtt_host: str,
+    mqtt_port: int,
+    influx_url: str,
+    registry: Path | None = None,
+    http_listen: str = "127.0.0.1:0",
+) -> Path:
+    """A service config for a local broker and database; the pseudonym key in a file beside it."""
+    key_file = workdir / "pseudonym.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
+        key_file.chmod(0o600)
+    registry = registry or workdir / "devices.csv"
+    text = f"""\
+[mqtt]
+host = "{mqtt_host}"
+port = {mqtt_port}
+client_id = "city-ingest-{workdir.name}"
+
+[[sources]]
+network = "tts"
+topic = "v3/+/devices/+/up"
+
+[[sources]]
+network = "chirpstack"
+topic = "application/+/device/+/event/up"
+
+[[sources]]
+network = "kpn"
+topic = "kpn/things/+"
+
+[influxdb]
+url = "{influx_url}"
+flush_interval = 0.2
+
+[registry]
+path = "{registry}"
+
+[decoders]
+path = "{CONFIG_DIR / "decoders.toml"}"
+
+[dead_letter]
+dir = "{workdir / "dead-letter"}"
+
+[spool]
+dir = "{workdir / "spool"}"
+
+[http]
+listen = "{http_listen}"
+
+[privacy]
+pseudonym_key_file = "{key_file}"
+"""
+    path = workdir / "city-ingest.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def _demo(
+    args: argparse.Namespace, config: Path, workdir: Path, endpoints: _Endpoints
+) -> int:
+    registry = workdir / "devices.csv"
+    simulate = argparse.ArgumentParser()
+    simulate_cli.add_arguments(simulate)
+    manifest = workdir / "manifest.jsonl"
+    sim_args = simulate.parse_args(
+        [
+            "--devices",
+            str(args.devices),
+            "--messages",
+            str(args.messages),
+            "--seed",
+            str(args.seed),
+            "--host",
+            endpoints.mqtt_host,
+            "--port",
+            str(endpoints.mqtt_port),
+            "--registry",
+            str(registry),
+            "--manifest",
+            str(manifest),
+            "--decoders",
+            str(CONFIG_DIR / "decoders.toml"),
+        ]
+    )
+    load_or_create_fleet(
+        registry, args.devices, args.seed, load_config(CONFIG_DIR / "decoders.toml")
+    )
+    pipeline = Pipeline(plan(load_settings(config)))
+    stop = asyncio.Event()
+    service = asyncio.create_task(pipeline.run(stop))
+    await pipeline.source.wait_connected(timeout=30)
+    print(f"service up; simulating {args.messages} uplinks from {3 * args.devices} devices ...")
+    started = time.monotonic()
+    if await asyncio.to_thread(simulate_cli.run, sim_args) != 0:
+        stop.set()
+        await service
+        return 1
+    published = sum(1 for _ in manifest.open(encoding="utf-8"))
+    deadline = time.monotonic() + args.timeout
+    while pipeline.totals.received < published or not pipeline.totals.balanced():
+        if time.monotonic() > deadline:
+            print(f"timed out: {pipeline.totals.received} of {published} received", file=sys.stderr)
+            break
+        await asyncio.sleep(0.1)
+    elapsed = time.monotonic() - started
+    stop.set()
+    totals = await service
+    _print_report(totals, published, elapsed, endpoints.influx_url, workdir)
+    return 0 if totals.balanced() and totals.received == published else 1
+
+
+def count_points(influx_url: str, measurement: str, database: str = "city") -> int:
+    """Points in one measurement (one row per point with every tag grouped)."""
+    response = request(
+        "GET",
+        f"{influx_url}/query?db={database}&q="
+        f"SELECT%20*%20FROM%20%22{measurement}%22%20GROUP%20BY%20*",
+    )
+    series = response.json()["results"][0].get("series", [])
+    return sum(len(s["values"]) for s in series)
+
+
+def _print_report(
+    totals: Accounting, published: int, elapsed: float, influx_url: str, workdir: Path
+) -> None:
+    rows = [("published by the simulator", published), ("received", totals.received)]
+    rows += [(o.value, totals.outcomes[o]) for o in Outcome]
+    rows += [(f"  dead letter: {r.value}", n) for r, n in sorted(totals.reasons.items())]
+    rows += [(f"points in '{m}'", count_points(influx_url, m)) for m in MEASUREMENTS]
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{'what':<{width}}  count")
+    print(f"{'-' * width}  -----")
+    for label, value in rows:
+        print(f"{label:<{width}}  {value:>5}")
+    print(
+        f"\n{totals.received} uplinks in {elapsed:.1f} s; accounting balanced: {totals.balanced()}"
+    )
+    print(f"dead letters: {workdir / 'dead-letter' / 'dead-letter.jsonl'}")
+    print(f"\nTry these InfluxQL queries (database 'city', {influx_url}):")
+    for title, query in EXAMPLE_QUERIES:
+        print(f"  -- {title}\n  {query}")
