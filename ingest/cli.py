@@ -16,6 +16,7 @@ from pathlib import Path
 from ingest import demo as demo_module
 from ingest.errors import CityIngestError, ConfigError
 from ingest.pipeline import Pipeline, plan
+from ingest.replay import replay_dead_letters
 from ingest.settings import Settings, load_settings
 from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
 from simulators import cli as simulate_cli
@@ -136,7 +137,5 @@ def _dead_letter_list(args: argparse.Namespace) -> int:
 
 
 def _dead_letter_replay(args: argparse.Namespace) -> int:
-    from ingest.replay import replay_dead_letters  # noqa: PLC0415 - needs the MQTT publisher
-
     settings = load_settings(args.config)
     return replay_dead_letters(settings, args.reason)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
 import tempfile
 import time
@@ -28,8 +27,9 @@ from simulators import cli as simulate_cli
 from simulators.fleet import load_or_create_fleet
 from simulators.servers import InfluxV1, Mosquitto, request
 from simulators.servers.process import CONFIG_DIR
+from simulators.servers.service import write_service_config
 
-__all__ = ["MEASUREMENTS", "add_arguments", "count_points", "run", "write_service_config"]
+__all__ = ["MEASUREMENTS", "add_arguments", "count_points", "run"]
 
 MEASUREMENTS = ("air", "noise", "waste", "link")
 EXAMPLE_QUERIES = (
@@ -76,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         endpoints = stack.enter_context(_servers(args, workdir))
         config = write_service_config(
-            workdir, endpoints.mqtt_host, endpoints.mqtt_port, endpoints.influx_url
+            workdir,
+            mqtt_host=endpoints.mqtt_host,
+            mqtt_port=endpoints.mqtt_port,
+            influx_url=endpoints.influx_url,
         )
         return asyncio.run(_demo(args, config, workdir, endpoints))
-    return 1  # pragma: no cover - ExitStack does not swallow exceptions
 
 
 @contextmanager
@@ -95,65 +97,6 @@ def _servers(args: argparse.Namespace, workdir: Path) -> Iterator[_Endpoints]:
             influx.create_database("city")
             influx_url = influx.url
         yield _Endpoints(args.mqtt_host, mqtt_port, influx_url)
-
-
-def write_service_config(
-    workdir: Path,
-    mqtt_host: str,
-    mqtt_port: int,
-    influx_url: str,
-    registry: Path | None = None,
-    http_listen: str = "127.0.0.1:0",
-) -> Path:
-    """A service config for a local broker and database; the pseudonym key in a file beside it."""
-    key_file = workdir / "pseudonym.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
-        key_file.chmod(0o600)
-    registry = registry or workdir / "devices.csv"
-    text = f"""\
-[mqtt]
-host = "{mqtt_host}"
-port = {mqtt_port}
-client_id = "city-ingest-{workdir.name}"
-
-[[sources]]
-network = "tts"
-topic = "v3/+/devices/+/up"
-
-[[sources]]
-network = "chirpstack"
-topic = "application/+/device/+/event/up"
-
-[[sources]]
-network = "kpn"
-topic = "kpn/things/+"
-
-[influxdb]
-url = "{influx_url}"
-flush_interval = 0.2
-
-[registry]
-path = "{registry}"
-
-[decoders]
-path = "{CONFIG_DIR / "decoders.toml"}"
-
-[dead_letter]
-dir = "{workdir / "dead-letter"}"
-
-[spool]
-dir = "{workdir / "spool"}"
-
-[http]
-listen = "{http_listen}"
-
-[privacy]
-pseudonym_key_file = "{key_file}"
-"""
-    path = workdir / "city-ingest.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 async def _demo(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from ingest.decoders import load_decoders
+from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.http import HttpServer
 from ingest.metrics import Accounting, Metrics
@@ -48,8 +48,9 @@ class Plan:
 
 def plan(settings: Settings) -> Plan:
     """Load decoders, registry and privacy key; ``ConfigError`` on any problem."""
-    decoders = load_decoders(settings.decoders.path)
-    registry = load_registry(settings.registry.path, decoders)
+    config = load_config(settings.decoders.path)
+    decoders = build_decoders(config)
+    registry = load_registry(settings.registry.path, decoder_kinds(config))
     key = settings.privacy.pseudonym_key
     pseudonyms = Pseudonymizer.for_registry(
         registry, None if key is None else key.get_secret_value()
@@ -93,10 +94,27 @@ class Pipeline:
                 await self._read_loop(queue, stop, writer)
             finally:
                 self.source.pause()
-                await queue.put(None)
-                await writer
+                await self._drain(queue, writer)
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
+
+    async def _drain(
+        self, queue: asyncio.Queue[Prepared | None], writer: asyncio.Task[None]
+    ) -> None:
+        """Finish the batches already taken, within ``influxdb.drain_timeout``."""
+        timeout = self.plan.settings.influxdb.drain_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await queue.put(None)
+                await writer
+        except TimeoutError:
+            writer.cancel()
+            log.warning(
+                "stop: pending writes did not finish within %.1f s; %d messages stay "
+                "unacknowledged and the broker will redeliver them",
+                timeout,
+                self.source.in_flight,
+            )
 
     async def _read_loop(
         self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event, writer: asyncio.Task[None]

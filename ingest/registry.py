@@ -54,8 +54,12 @@ class Registry:
         return self.by_eui.get(dev_eui)
 
 
-def load_registry(path: Path, decoders: Mapping[str, object]) -> Registry:
-    """Read and check every row; ``ConfigError`` names the row, the column and the fix."""
+def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> Registry:
+    """Read and check every row; ``ConfigError`` names the row, the column and the fix.
+
+    ``decoder_kinds`` maps each decoder name to the device kinds it can decode
+    (``ingest.decoders.decoder_kinds``).
+    """
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -66,7 +70,7 @@ def load_registry(path: Path, decoders: Mapping[str, object]) -> Registry:
                     f"missing columns {missing}",
                     f"the header must name {', '.join(COLUMNS)}",
                 )
-            devices = [_device(i, row, path.name, decoders) for i, row in enumerate(reader)]
+            devices = [_device(i, row, path.name, decoder_kinds) for i, row in enumerate(reader)]
     except OSError as exc:
         raise ConfigError(
             "registry.path",
@@ -89,7 +93,9 @@ def load_registry(path: Path, decoders: Mapping[str, object]) -> Registry:
     return Registry(tuple(devices), by_eui, empty, full)
 
 
-def _device(index: int, row: dict[str, str], name: str, decoders: Mapping[str, object]) -> Device:
+def _device(
+    index: int, row: dict[str, str], name: str, decoder_kinds: Mapping[str, frozenset[Kind]]
+) -> Device:
     where = f"{name} row {index + 2}"  # row 1 is the header
     dev_eui = row["dev_eui"].strip().upper()
     if len(dev_eui) != 16 or not set(dev_eui) <= _HEX:
@@ -100,11 +106,17 @@ def _device(index: int, row: dict[str, str], name: str, decoders: Mapping[str, o
         )
     kind = _choice(Kind, row["kind"], f"{where} kind")
     decoder = row["decoder"].strip()
-    if decoder not in decoders:
+    if decoder not in decoder_kinds:
         raise ConfigError(
             f"{where} decoder",
             f"unknown decoder '{decoder}'",
-            f"use one of {', '.join(sorted(decoders))} or add a layout to decoders.toml",
+            f"use one of {', '.join(sorted(decoder_kinds))} or add a layout to decoders.toml",
+        )
+    if kind not in decoder_kinds[decoder]:
+        raise ConfigError(
+            f"{where} decoder",
+            f"decoder '{decoder}' does not decode {kind.value} devices",
+            f"use a decoder for {kind.value} or add a channel map / layout to decoders.toml",
         )
     empty = _optional_float(row.get("empty_distance_mm"), f"{where} empty_distance_mm")
     full = _optional_float(row.get("full_distance_mm"), f"{where} full_distance_mm")

@@ -113,6 +113,9 @@ class InfluxSettings(_Section):
     gzip: bool = True
     retry_min_delay: Annotated[float, Field(gt=0)] = 0.2
     retry_max_delay: Annotated[float, Field(gt=0)] = 10.0
+    # seconds a stop waits for pending writes (Docker's stop grace period is 10 s); whatever
+    # is still unwritten then stays unacknowledged and the broker redelivers it
+    drain_timeout: Annotated[float, Field(gt=0)] = 8.0
 
     @field_validator("url")
     @classmethod

@@ -19,7 +19,6 @@ from typing import Final
 
 import numpy as np
 
-from ingest.errors import ConfigError
 from processors.base import (
     ABSENT_INT,
     Batch,
@@ -129,24 +128,19 @@ class AirProcessor(WindowedProcessor):
         self._days = WindowStore(tuple(self.config.guidelines()))
         self.stores = {"hours": self._hours, "days": self._days}
 
-    def _fold(self, batch: Batch) -> None:
+    def _fold(self, batch: Batch) -> list[Points]:
         keys, index = group(batch.time_ns // _HOUR_NS, batch.device)
         columns = {name: batch.valid(name) for name in POLLUTANTS}
         parts = reduce_rows(index, keys.size, columns)
         hour, device = unpack(keys)
         self._hours.fold(keys, hour * _HOUR_NS, (hour + 1) * _HOUR_NS, parts)
-        day, _ = self._calendar.locate(hour * _HOUR_NS)
-        if not self._calendar.whole_hours():
-            raise ConfigError(
-                "processors.timezone",
-                f"{self.config.timezone} has a UTC offset that is not whole hours",
-                "use a zone with whole-hour offsets (local days are built from UTC hours)",
-            )
+        day, _ = self._calendar.locate_hours(hour * _HOUR_NS)
         day_keys, day_index = group(day, device)
         daily = regroup(day_index, day_keys.size, parts)
         days, _ = unpack(day_keys)
         start = self._calendar.instants(days, 0)
         self._days.fold(day_keys, start, self._calendar.instants(days + 1, 0), daily)
+        return []
 
     def _emit(self, watermark: int) -> list[Points]:
         return [

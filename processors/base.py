@@ -155,5 +155,5 @@ def alert_points(
             "value": value.astype(np.float64, copy=False),
             "message": np.array(message, dtype=np.str_),
         },
-        {"type": np.full(len(message), kind, dtype=np.str_)},
+        {"type": np.full(len(message), kind)},
     )

@@ -67,9 +67,19 @@ class LocalCalendar:
         self._cover(int(day.min()), int(day.max()) + 1)
         return self._table[(day - self._first_day) * len(self._hours) + segment]
 
-    def whole_hours(self) -> bool:
-        """True when every boundary seen so far falls on a UTC hour (whole-hour UTC offsets)."""
-        return bool(np.all(self._table % _HOUR_NS == 0))
+    def locate_hours(self, hour_start_ns: Int64Array) -> tuple[Int64Array, Int64Array]:
+        """``locate`` for UTC hour starts, checking that no boundary falls inside an hour.
+
+        Processors build local days from UTC hours, which needs whole-hour UTC offsets.
+        """
+        located = self.locate(hour_start_ns)
+        if np.any(self._table % _HOUR_NS):
+            raise ConfigError(
+                "processors.timezone",
+                f"{self._zone.key} has a UTC offset that is not a whole number of hours",
+                "use a zone with whole-hour offsets such as Europe/Amsterdam",
+            )
+        return located
 
     def _cover(self, first: int, last: int) -> None:
         """Extend the table to hold days ``first - margin`` .. ``last + margin``."""

@@ -63,5 +63,6 @@ def unalerted(active: BoolArray, starts: BoolArray, alerted: BoolArray) -> BoolA
     """Episode starts whose episode has no row already marked ``alerted``."""
     episode = np.cumsum(starts) - 1
     rows = active & (episode >= 0)
-    done = np.bincount(episode[rows], weights=alerted[rows], minlength=int(starts.sum())) > 0
-    return starts & ~done[np.maximum(episode, 0)]
+    done = np.bincount(episode[rows], weights=alerted[rows], minlength=int(starts.sum()) + 1) > 0
+    fresh: BoolArray = starts & ~done[np.maximum(episode, 0)]
+    return fresh

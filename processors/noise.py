@@ -99,7 +99,7 @@ class NoiseProcessor(WindowedProcessor):
         self._days = WindowStore(_PERIODS)
         self.stores = {"hours": self._hours, "days": self._days}
 
-    def _fold(self, batch: Batch) -> None:
+    def _fold(self, batch: Batch) -> list[Points]:
         keys, index = group(batch.time_ns // _HOUR_NS, batch.device)
         laeq = batch.valid("laeq")
         parts = reduce_rows(
@@ -109,15 +109,10 @@ class NoiseProcessor(WindowedProcessor):
         slots = self._hours.fold(keys, hour * _HOUR_NS, (hour + 1) * _HOUR_NS, parts)
         self._hours.fold_sample(slots, index, priority(batch.device, batch.time_ns), laeq)
         self._fold_days(hour * _HOUR_NS, device, parts)
+        return []
 
     def _fold_days(self, start: np.ndarray, device: np.ndarray, parts: Partials) -> None:
-        day, segment = self._calendar.locate(start)
-        if not self._calendar.whole_hours():
-            raise ConfigError(
-                "processors.timezone",
-                f"{self.config.timezone} has a UTC offset that is not whole hours",
-                "use a zone with whole-hour offsets (periods are built from UTC hours)",
-            )
+        day, segment = self._calendar.locate_hours(start)
         day -= segment == 0  # 00:00-07:00 is the night of the previous day
         period = _PERIOD_OF_SEGMENT[segment]
         by_period = Partials(

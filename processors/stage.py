@@ -48,15 +48,14 @@ class WindowedProcessor(ABC):
             accepted, late = batch, batch.take(np.zeros(0, dtype=np.intp))
         else:
             accepted, late = batch.take(on_time), batch.take(~on_time)
-        if len(accepted):
-            self._fold(accepted)
+        immediate = self._fold(accepted) if len(accepted) else []
         self.clock.observe(batch.time_ns)
-        return Outputs(self._close(), late)
+        return Outputs([p for p in immediate if len(p)] + self._close(), late)
 
     def flush(self, until_ns: int) -> Outputs:
         """Advance the watermark to ``until_ns`` and emit what that closes."""
         self.clock.advance_to(until_ns)
-        return Outputs(self._close(), Batch(*_empty_columns()))
+        return Outputs(self._close(), Batch(np.empty(0, np.int32), np.empty(0, np.int64), {}))
 
     def snapshot(self) -> bytes:
         """The whole state as an ``.npz`` archive."""
@@ -85,8 +84,8 @@ class WindowedProcessor(ABC):
         return [p for p in points if len(p)]
 
     @abstractmethod
-    def _fold(self, batch: Batch) -> None:
-        """Fold accepted (on-time) readings into the state."""
+    def _fold(self, batch: Batch) -> list[Points]:
+        """Fold accepted (on-time) readings into the state; return any immediate points."""
 
     @abstractmethod
     def _emit(self, watermark: int) -> list[Points]:
@@ -110,7 +109,3 @@ class WindowedProcessor(ABC):
         for name, store in self.stores.items():
             prefix = name + ":"
             store.load({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
-
-
-def _empty_columns() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64), {}

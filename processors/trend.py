@@ -35,7 +35,7 @@ def theil_sen(x: Float64Array, y: Float64Array, last: IntpArray, use: BoolArray)
     out = np.full(last.size, np.nan)
     for begin in range(0, last.size, rows):  # a few chunks, never one step per series
         part = slice(begin, begin + rows)
-        out[part] = _median_slopes(x, y, last[part], use[part], left, right)
+        out[part] = _median_slopes(x, y, last[part], use[part], (left, right))
     return out
 
 
@@ -44,9 +44,9 @@ def _median_slopes(
     y: Float64Array,
     last: IntpArray,
     use: BoolArray,
-    left: IntpArray,
-    right: IntpArray,
+    pairs: tuple[IntpArray, IntpArray],
 ) -> Float64Array:
+    left, right = pairs
     first = last - use.shape[1] + 1
     i = np.clip(first[:, None] + left[None, :], 0, None)
     j = np.clip(first[:, None] + right[None, :], 0, None)

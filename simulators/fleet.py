@@ -14,7 +14,8 @@ from typing import Final
 
 import numpy as np
 
-from ingest.decoders.config import CAYENNE_LPP, NS_DECODED, DecoderConfig
+from ingest.decoders import decoder_kinds
+from ingest.decoders import CAYENNE_LPP, NS_DECODED, DecoderConfig, decoder_kinds
 from ingest.model import Device, Kind, Owner
 from ingest.registry import COLUMNS, load_registry
 
@@ -164,8 +165,7 @@ def _millimetres(value: float | None) -> str:
 
 def read_fleet(path: Path, decoders: DecoderConfig) -> list[Device]:
     """The devices of an existing registry CSV, checked as the service checks them."""
-    names = {**decoders.layouts, CAYENNE_LPP: None, NS_DECODED: None}
-    return list(load_registry(path, names).devices)
+    return list(load_registry(path, decoder_kinds(decoders)).devices)
 
 
 def load_or_create_fleet(

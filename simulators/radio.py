@@ -1,8 +1,8 @@
 """The simulated city's LoRaWAN radio side: gateways, link budgets and receptions per uplink.
 
-Path loss follows a log-distance model (urban exponent 3.5) with per-link shadowing; the
-spreading factor is chosen as ADR would (best gateway with a 6 dB margin). Ranges follow
-uplink-formats §5.4: RSSI −30 … −137 dBm, SNR down to the demodulation floor of the SF.
+Path loss follows a log-distance model (urban exponent 3.5) with per-link shadowing and a
+per-device loss; the spreading factor is chosen as ADR would (best gateway with a 6 dB margin).
+Ranges follow uplink-formats §5.4: RSSI −30 … −137 dBm, SNR down to the SF's demodulation floor.
 """
 
 from __future__ import annotations
@@ -108,12 +108,14 @@ class Radio:
 
 def plan_link(lat: float, lon: float, rng: np.random.Generator) -> Link:
     """Mean RSSI per gateway (log-distance path loss + shadowing) and the ADR spreading factor."""
+    loss_db = rng.uniform(0.0, 20.0)  # the device's own losses: walls, a container lid
     means = []
     for gateway in GATEWAYS:
         dx = (lon - gateway.lon) * _METRES_PER_DEG_LAT * math.cos(math.radians(lat))
         dy = (lat - gateway.lat) * _METRES_PER_DEG_LAT
         metres = max(math.hypot(dx, dy), 50.0)
-        means.append(-60.0 - 35.0 * math.log10(metres / 100.0) + rng.normal(0.0, 6.0))
+        shadowing = rng.normal(0.0, 8.0)  # urban shadowing, σ ≈ 8 dB
+        means.append(-60.0 - 35.0 * math.log10(metres / 100.0) + shadowing - loss_db)
     best = max(means)
     sf = next((sf for sf, s in _SENSITIVITY.items() if best - _ADR_MARGIN_DB >= s), 12)
     return Link(sf, tuple(means))

@@ -231,9 +231,7 @@ class MqttSource:
         self._lost.set()
 
     # -- socket plumbing (paho's external-loop API) ------------------------------------------
-    def _on_socket_open(
-        self, client: paho.Client, userdata: object, sock: paho.SocketLike
-    ) -> None:
+    def _on_socket_open(self, client: paho.Client, userdata: object, sock: paho.SocketLike) -> None:
         self._sock = sock
         self._paused = True
         self._set_reading(True)

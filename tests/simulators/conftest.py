@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
@@ -11,11 +10,7 @@ from ingest.decoders.config import DecoderConfig, load_config
 from ingest.model import Device
 from simulators.fleet import generate_fleet
 from simulators.stream import Publication, Scenario, generate
-
-CONFIG = Path(__file__).resolve().parents[2] / "config"
-START_NS = 1_741_939_200 * 1_000_000_000  # 2025-03-14T08:00:00Z
-
-Build = Callable[..., list[Publication]]
+from tests.simulators.helpers import CONFIG, START_NS, Build
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +29,10 @@ def build(decoders: DecoderConfig, fleet: list[Device]) -> Build:
 
     def _build(devices: Sequence[Device] | None = None, **overrides: object) -> list[Publication]:
         settings: dict[str, object] = {
-            "network": "mixed", "messages": 300, "seed": 11, "start_ns": START_NS,
+            "network": "mixed",
+            "messages": 300,
+            "seed": 11,
+            "start_ns": START_NS,
         }
         settings.update(overrides)
         scenario = Scenario(**settings)  # type: ignore[arg-type]

@@ -1,0 +1,110 @@
+"""Waste bins: hourly fill state, emptying detection, robust fill rate; bin_full and fire alerts.
+
+``waste_state`` (bin x UTC hour with a valid fill reading): ``fill_pct`` = the hour's last valid
+fill; ``emptied`` = confirmed emptyings in the hour; ``fill_rate_pct_h`` = Theil–Sen slope (pp/h)
+over the last ``rate_points`` valid fills since the last emptying and within ``rate_lookback_s``;
+``hours_to_full`` = (100 - fill) / rate when the rate is > 0.
+
+Emptying (heuristic, domain notes §3.2): a reading that drops ≥ ``emptying_drop_pp`` below the
+previous one to under ``emptied_below_pct``, *confirmed* when the next reading is still
+≥ ``emptying_drop_pp`` below the pre-drop level, so one noisy low echo is not an emptying. The
+emptying is dated at the low reading; it is known only once the next reading arrives, so that
+hour is emitted again then.
+
+Alerts, one per episode (``processors.episodes``): ``fire`` at the reading where the
+temperature exceeds ``fire_temp_c`` or rose > ``fire_rise_c`` since the previous reading (sent at
+once, not held for the watermark); ``bin_full`` at the first closed hour of a fill cycle where
+fill ≥ ``full_pct`` or ``hours_to_full`` ≤ ``collection_horizon_h``; an emptying ends the cycle.
+
+State is the recent readings per bin, sorted by (device, time); hours are recomputed from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from processors.base import Batch, Float64Array, Points
+from processors.bins import derive_hours, fire_alerts, hour_alerts, hour_points
+from processors.history import Readings
+from processors.stage import WindowedProcessor, seconds_to_ns
+from processors.windows import Arrays
+
+__all__ = ["WasteConfig", "WasteProcessor", "fill_percent"]
+
+_HOUR_NS: Final = 3_600 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class WasteConfig:
+    """Settings of the waste processor (``[processors]``); thresholds are design suggestions."""
+
+    lateness_s: float = 600.0
+    horizon_s: float = 48 * 3600.0
+    emptying_drop_pp: float = 30.0
+    emptied_below_pct: float = 20.0
+    full_pct: float = 90.0
+    collection_horizon_h: float = 24.0
+    fire_temp_c: float = 60.0
+    fire_rise_c: float = 10.0
+    rate_points: int = 16
+    rate_lookback_s: float = 24 * 3600.0
+    rearm_s: float = 6 * 3600.0  # an alert condition recurring within this is the same episode
+
+    def history_ns(self) -> int:
+        """How far before the update floor readings must be kept to recompute any open hour."""
+        return seconds_to_ns(self.rate_lookback_s + self.rearm_s) + _HOUR_NS
+
+
+def fill_percent(
+    distance_mm: Float64Array, empty_mm: Float64Array, full_mm: Float64Array
+) -> Float64Array:
+    """Fill level from an ultrasonic distance: 100·(E - d)/(E - F), clamped to [0, 100].
+
+    E is the distance on an empty bin, F the distance at which it counts as full (domain notes
+    §3.1; registry columns ``empty_distance_mm``/``full_distance_mm``).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(100.0 * (empty_mm - distance_mm) / (empty_mm - full_mm), 0.0, 100.0)
+
+
+class WasteProcessor(WindowedProcessor):
+    """``waste_state`` windows and ``bin_full``/``fire`` alerts from bin readings."""
+
+    def __init__(self, config: WasteConfig | None = None) -> None:
+        self.config = config or WasteConfig()
+        super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
+        self._readings = Readings.empty()
+
+    def _fold(self, batch: Batch) -> list[Points]:
+        new = Readings.from_batch(batch)
+        if not len(new):
+            return []
+        self._readings, touched = self._readings.insert(new, self.clock.floor)
+        view = self._readings.devices(touched)
+        alerts, marked = fire_alerts(view.readings, self.config, self.clock.floor)
+        self._readings.fire_alerted[view.rows] = marked
+        return [alerts]
+
+    def _emit(self, watermark: int) -> list[Points]:
+        due = self._readings.pending & (self._readings.hour_end() <= watermark)
+        if not due.any():
+            return []
+        view = self._readings.devices(np.unique(self._readings.device[due]))
+        hours = derive_hours(view.readings, self.config)
+        emit = hours.any_of(due[view.rows]) & hours.has_fill
+        alerts, marked = hour_alerts(view.readings, hours, emit, self.config)
+        self._readings.full_alerted[view.rows] = marked
+        self._readings.pending[due] = False
+        return [hour_points(hours, emit), alerts]
+
+    def _expire(self, floor: int) -> None:
+        self._readings = self._readings.prune(floor - self.config.history_ns())
+
+    def _state(self) -> Arrays:
+        return self._readings.state()
+
+    def _load(self, arrays: Arrays) -> None:
+        self._readings = Readings.load(arrays)

@@ -1,0 +1,80 @@
+"""The whole service against a real Mosquitto and a real InfluxDB (issue 3's acceptance)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulators.servers import InfluxV1, Mosquitto, wait_until
+from simulators.servers.service import CityIngest
+from tests.e2e import (
+    OUTCOMES,
+    expected_counts,
+    make_registry,
+    reconcile_run,
+    simulate,
+    wait_for_accounting,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("network", ["tts", "chirpstack", "kpn"])
+def test_each_network_lands_exactly_the_manifest(
+    network: str, mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    make_registry(tmp_path, devices=20, seed=11)
+    with CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url) as service:
+        manifest = simulate(
+            tmp_path,
+            mosquitto.port,
+            "--network",
+            network,
+            "--messages",
+            "3000",
+            "--seed",
+            "11",
+            "--malformed",
+            "0.05",
+            "--duplicates",
+            "0.03",
+        )
+        counts = wait_for_accounting(service, len(manifest))
+    expected = expected_counts(manifest)
+    assert expected["dead_letter"] >= 100 and expected["duplicate"] >= 50
+    assert {o: counts[o] for o in OUTCOMES} == {o: expected[o] for o in OUTCOMES}
+    assert counts["received"] == len(manifest)
+    result = reconcile_run(tmp_path, influxdb, manifest)
+    assert result.ok, result.report()
+
+
+def test_ack_after_write_survives_a_crash_while_the_database_is_down(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    """InfluxDB down, publish, SIGKILL the service, bring both back: every uplink lands."""
+    make_registry(tmp_path, devices=5, seed=3)
+    service = CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url)
+    with service:
+        influxdb.stop()
+        manifest = simulate(
+            tmp_path,
+            mosquitto.port,
+            "--messages",
+            "500",
+            "--seed",
+            "3",
+            "--malformed",
+            "0",
+            "--duplicates",
+            "0",
+        )
+        wait_until(lambda: service.metrics()["city_ingest_in_flight"] == len(manifest), 30,
+                   message="the service did not take every message")
+        service.kill()  # it held every message, none acked: the write never succeeded
+        influxdb.restart()  # same port and data
+        service.start()
+        wait_for_accounting(service, len(manifest))
+    result = reconcile_run(tmp_path, influxdb, manifest)
+    assert result.ok, result.report()
+    assert result.points["air"] + result.points["noise"] + result.points["waste"] == len(manifest)
