@@ -5,8 +5,10 @@ O3 over the readings not flagged FAIL/MISSING; ``eaqi`` (1-6) with ``eaqi_pollut
 (1-11). Indices are computed from the hourly means of the pollutants the device measured (a
 PM-only sensor gives a PM-only index).
 
-``alert`` of type ``air_exceedance``: once per device and local day (Europe/Amsterdam by
-default) whose mean exceeds a WHO 2021 24-hour guideline. Low-cost sensor data is indicative
+``alert`` of type ``air_exceedance``: one per device and local day (Europe/Amsterdam by
+default) whose mean exceeds a WHO 2021 24-hour guideline, stamped at the local midnight. When a
+late reading re-emits the day, its alert is rewritten with the new value (same point, so it
+overwrites); an alert that late data would cancel is not withdrawn. Low-cost sensor data is indicative
 only, and the message says so. The local day is built from UTC hours, so the time zone must have
 whole-hour UTC offsets.
 """
@@ -61,7 +63,6 @@ LKI_LOWER_EDGES: Final = MappingProxyType(
 LKI_MAX: Final = 11
 
 _HOUR_NS: Final = 3_600 * 10**9
-_ALERTED: Final = np.uint8(1)
 _NAMES: Final = MappingProxyType({"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2", "o3": "O3"})
 
 
@@ -153,8 +154,7 @@ class AirProcessor(WindowedProcessor):
         means = {name: days.mean(name) for name in guidelines}
         ratio = np.stack([means[name] / limit for name, limit in guidelines.items()])
         exceeded = np.nan_to_num(ratio) > 1.0
-        new = exceeded.any(axis=0) & ((days.flags() & _ALERTED) == 0)
-        days.set_flags(days.flags() | np.where(new, _ALERTED, 0).astype(np.uint8))
+        new = exceeded.any(axis=0)
         worst = np.nan_to_num(ratio, nan=-1.0).argmax(axis=0)
         names = list(guidelines)
         messages, values = [], []

@@ -18,6 +18,10 @@ window 23 h or 25 h; for 2026 those are the days D = 28 March and D = 24 October
 Directive 2002/49/EC formula with the fixed 12/4/8 hour weights. ``coverage`` = readings present
 / intervals expected, expected = the window's actual duration / ``interval_s`` (capped at 1).
 A period without readings leaves its level and Lden absent.
+
+``alert`` of type ``noise_exceedance``: one per device and day with Lden or Lnight above the
+WHO 2018 road-traffic guideline and ``coverage`` ≥ ``min_coverage``, stamped like the day; it is
+rewritten (same point) when a late reading re-emits the day.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ _PERIOD_OF_SEGMENT: Final = np.array([2, 0, 1, 2])
 # Directive 2002/49/EC Annex I: period lengths 12/4/8 h, evening +5 dB, night +10 dB.
 _WEIGHT_H: Final = (12.0, 4.0, 8.0)
 _PENALTY_DB: Final = (0.0, 5.0, 10.0)
-_ALERTED: Final = np.uint8(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +154,6 @@ class NoiseProcessor(WindowedProcessor):
         loud = np.nan_to_num(daily.fields["lden"]) > cfg.lden_limit_db
         loud_night = np.nan_to_num(daily.fields["lnight"]) > cfg.lnight_limit_db
         new = (loud | loud_night) & (daily.fields["coverage"] >= cfg.min_coverage)
-        new &= (days.flags() & _ALERTED) == 0
-        days.set_flags(days.flags() | np.where(new, _ALERTED, 0).astype(np.uint8))
         value = np.where(loud, daily.fields["lden"], daily.fields["lnight"])[new]
         messages = [
             f"Lden {d:.1f} dB (limit {cfg.lden_limit_db:g}), Lnight {n:.1f} dB "

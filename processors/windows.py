@@ -173,7 +173,6 @@ class Closed:
     end: Int64Array
     slots: IntpArray
     store: WindowStore
-    first: npt.NDArray[np.bool_]  # True where this is the window's first emission
 
     def count(self, name: str) -> Int64Array:
         """Valid readings per window."""
@@ -203,14 +202,6 @@ class Closed:
             msg = "this window store keeps no sample"
             raise TypeError(msg)
         return self.store.sample.percentiles(self.slots, q)
-
-    def flags(self) -> npt.NDArray[np.uint8]:
-        """The processor's own per-window flag bits (e.g. "alert sent")."""
-        return self.store.columns["flags"][self.slots].astype(np.uint8)
-
-    def set_flags(self, bits: npt.NDArray[np.uint8]) -> None:
-        """Overwrite the per-window flag bits."""
-        self.store.columns["flags"][self.slots] = bits
 
     @staticmethod
     def _finite(values: Float64Array) -> Float64Array:
@@ -268,10 +259,8 @@ class WindowStore:
         ready = c["dirty"][self._slots] & (c["end"][self._slots] <= watermark)
         slots = self._slots[ready]
         window, device = unpack(self._keys[ready])
-        first = ~c["emitted"][slots]
         c["dirty"][slots] = False
-        c["emitted"][slots] = True
-        return Closed(window, device, c["start"][slots], c["end"][slots], slots, self, first)
+        return Closed(window, device, c["start"][slots], c["end"][slots], slots, self)
 
     def expire(self, floor: int) -> None:
         """Free windows that ended at or before ``floor``: nothing can update them any more."""
@@ -302,8 +291,6 @@ class WindowStore:
             ("start", np.int64),
             ("end", np.int64),
             ("dirty", np.bool_),
-            ("emitted", np.bool_),
-            ("flags", np.uint8),
         ]
         for name in self.fields:
             layout += [(name + ".count", np.int64), (name + ".sum", np.float64)]

@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--tls", action="store_true", help="connect with TLS")
     add("--ca-file", type=Path, help="CA bundle for TLS (default: the system's)")
     add(
+        "--max-inflight",
+        type=_non_negative_int,
+        default=0,
+        help="unacknowledged messages at once, 0 = unlimited",
+    )
+    add(
         "--faults",
         type=_faults,
         default={},
@@ -149,6 +155,7 @@ def _broker_options(args: argparse.Namespace) -> BrokerOptions:
         password=password,
         tls=args.tls,
         ca_file=args.ca_file,
+        max_inflight=args.max_inflight,
     )
 
 
@@ -181,6 +188,14 @@ def _positive_int(text: str) -> int:
     number = int(text)
     if number < 1:
         msg = f"expected a whole number >= 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _non_negative_int(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        msg = f"expected a whole number >= 0, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return number
 

@@ -1,9 +1,13 @@
 """Publishing over MQTT with paho-mqtt 2.x: QoS 1, pipelined, rate-limited.
 
-Messages are handed to paho without waiting for each PUBACK; up to ``MAX_INFLIGHT`` are in
-flight at once and the rest queue inside paho. At the end ``drain`` waits, with a deadline, for
-every PUBACK. Connection failures and a missed deadline raise ``SinkUnavailable`` (the broker is
-this tool's sink), chained to paho's error.
+Messages are handed to paho without waiting for each PUBACK (pipelined); at the end ``drain``
+waits, with a deadline, for every PUBACK. The in-flight window is unlimited by default: with a
+window, paho 2.2 rescans every queued message on each PUBACK (``Client._update_inflight``), which
+measured here (30,000 pre-built 540-byte messages to Mosquitto 2.0.11 on loopback) 24 k msg/s
+unlimited, 12 k msg/s with a window of 1000 and 2.7 k msg/s with 10,000.
+
+Connection failures and a missed deadline raise ``SinkUnavailable`` (the broker is this tool's
+sink), chained to paho's error.
 """
 
 from __future__ import annotations
@@ -24,9 +28,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import SinkUnavailable
 
-__all__ = ["MAX_INFLIGHT", "BrokerOptions", "PublishReport", "Publisher", "publish_all"]
+__all__ = ["BrokerOptions", "PublishReport", "Publisher", "publish_all"]
 
-MAX_INFLIGHT: Final = 1000
 _QOS: Final = 1
 
 
@@ -43,6 +46,7 @@ class BrokerOptions:
     ca_file: Path | None = None
     keepalive: int = 60
     connect_timeout_s: float = 10.0
+    max_inflight: int = 0  # unacknowledged messages at once; 0 = unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ class Publisher:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=options.client_id, protocol=mqtt.MQTTv311
         )
-        self._client.max_inflight_messages_set(MAX_INFLIGHT)
+        self._client.max_inflight_messages_set(options.max_inflight)
         self._client.max_queued_messages_set(0)  # 0 = unbounded: publish() never refuses
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
