@@ -62,6 +62,8 @@ class SampleStore:
 
     def merge(self, slot: IntpArray, prio: UInt64Array, value: Float64Array) -> None:
         """Add readings (``slot`` per reading) and keep each slot's bottom-k."""
+        if slot.size == 0:
+            return
         touched = np.unique(slot)
         have = self._count[touched]
         held = np.arange(self.k)[None, :] < have[:, None]

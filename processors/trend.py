@@ -31,8 +31,10 @@ def theil_sen(x: Float64Array, y: Float64Array, last: IntpArray, use: BoolArray)
     """
     m = use.shape[1]
     left, right = np.triu_indices(m, 1)
-    rows = max(1, _CHUNK_ELEMENTS // max(left.size, 1))
     out = np.full(last.size, np.nan)
+    if left.size == 0:
+        return out
+    rows = max(1, _CHUNK_ELEMENTS // left.size)
     for begin in range(0, last.size, rows):  # a few chunks, never one step per series
         part = slice(begin, begin + rows)
         out[part] = _median_slopes(x, y, last[part], use[part], (left, right))

@@ -26,6 +26,7 @@ from typing import Final
 
 import numpy as np
 
+from ingest.errors import ConfigError
 from processors.base import Batch, Float64Array, Points
 from processors.bins import derive_hours, fire_alerts, hour_alerts, hour_points
 from processors.history import Readings
@@ -75,6 +76,12 @@ class WasteProcessor(WindowedProcessor):
 
     def __init__(self, config: WasteConfig | None = None) -> None:
         self.config = config or WasteConfig()
+        if self.config.rate_points < 2:
+            raise ConfigError(
+                "processors.waste.rate_points",
+                f"a fill rate needs at least 2 points, got {self.config.rate_points}",
+                "set rate_points to 2 or more (default 16)",
+            )
         super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
         self._readings = Readings.empty()
 

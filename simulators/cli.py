@@ -22,6 +22,7 @@ from ingest.model import Device, Kind, Network, Outcome
 from simulators.faults import SensorFault, parse_fault_spec
 from simulators.fleet import load_or_create_fleet
 from simulators.manifest import manifest_line
+from simulators.networks import KPN_TOPIC
 from simulators.publisher import BrokerOptions, Publisher, PublishReport, publish_all
 from simulators.stream import (
     DEFAULT_INTERVALS_S,
@@ -34,6 +35,8 @@ from simulators.stream import (
 
 __all__ = ["add_arguments", "run"]
 
+# KPN SenML times may be whole seconds: reports closer than this could share a timestamp.
+_MIN_INTERVAL_S = 10.0
 _DUPLICATE_WITHIN_S = 300.0  # half the service's default dedup window (contract §7)
 
 
@@ -72,12 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_faults,
         default={},
         metavar="SPEC",
-        help="sensor faults as name=fraction,... (known: out_of_range)",
+        help=f"sensor faults as name=fraction,... (known: {', '.join(SensorFault)})",
     )
     add("--malformed", type=_fraction, default=0.05, help="fraction of malformed messages")
     add("--duplicates", type=_fraction, default=0.02, help="fraction of duplicate messages")
     add("--manifest", type=Path, help="write one JSON line per published message here")
-    add("--registry", type=Path, help="device registry CSV: read if it exists, else written")
+    add(
+        "--registry",
+        type=Path,
+        help="device registry CSV: read if it exists, else generated and written there",
+    )
     add("--decoders", type=Path, default=Path("config/decoders.toml"), help="decoder layouts")
     add(
         "--start",
@@ -93,6 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="uplink interval per kind in seconds, e.g. air=600,noise=300,waste=3600",
     )
     add("--topic-prefix", default="", help="prepended to every topic")
+    add(
+        "--kpn-topic",
+        default=KPN_TOPIC,
+        help="topic of KPN Things packs; {dev_eui} becomes the DevEUI (default: %(default)s)",
+    )
     add(
         "--prebuild",
         action="store_true",
@@ -140,6 +152,7 @@ def _scenario(args: argparse.Namespace, devices: Sequence[Device]) -> Scenario:
         faults=args.faults,
         intervals_s=args.intervals,
         topic_prefix=args.topic_prefix,
+        kpn_topic=args.kpn_topic,
         duplicate_horizon=horizon,
     )
 
@@ -231,9 +244,9 @@ def _intervals(text: str) -> dict[Kind, float]:
             kind, interval = Kind(name.strip()), float(seconds)
         except ValueError:
             interval = float("nan")
-        if not 1.0 <= interval < float("inf"):
+        if not _MIN_INTERVAL_S <= interval < float("inf"):
             kinds = ", ".join(k.value for k in Kind)
-            msg = f"expected KIND=SECONDS (KIND one of {kinds}, SECONDS >= 1), got {part!r}"
+            msg = f"expected KIND=SECONDS (KIND one of {kinds}, SECONDS >= 10), got {part!r}"
             raise argparse.ArgumentTypeError(msg)
         intervals[kind] = interval
     return intervals

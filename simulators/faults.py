@@ -19,7 +19,7 @@ import orjson
 from ingest.decoders.config import CAYENNE_LPP, NS_DECODED
 from ingest.decoders.details import LENGTH_MISMATCH, LPP_UNKNOWN_TYPE
 from ingest.model import Device, Kind, Network, Outcome, Reason
-from simulators.networks import Defect, Frame
+from simulators.frames import Defect, Frame
 
 __all__ = [
     "DUPLICATE",

@@ -14,7 +14,6 @@ from typing import Final
 
 import numpy as np
 
-from ingest.decoders import decoder_kinds
 from ingest.decoders import CAYENNE_LPP, NS_DECODED, DecoderConfig, decoder_kinds
 from ingest.model import Device, Kind, Owner
 from ingest.registry import COLUMNS, load_registry

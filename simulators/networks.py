@@ -8,30 +8,23 @@ Things SenML per RFC 8428). TTS and ChirpStack print protobuf JSON, which omits 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Final
 
 import numpy as np
 import orjson
 
 from ingest.decoders.config import NS_DECODED
-from ingest.model import Device, Kind, Network
+from ingest.model import Kind, Network
 from simulators.fleet import CITY
+from simulators.frames import Defect, Frame
 from simulators.identifiers import b64, name_uuid, random_uuid, rfc3339, ulid
 from simulators.payloads import senml_unit
 from simulators.radio import BANDWIDTH_HZ, Radio, Reception, airtime_s
 
-__all__ = [
-    "Defect",
-    "Frame",
-    "Renderer",
-    "Session",
-    "network_time",
-    "new_session",
-    "via_second_path",
-]
+__all__ = ["KPN_TOPIC", "Renderer", "network_time", "via_second_path"]
 
+KPN_TOPIC: Final = "kpn/things/{dev_eui}"
 _NS: Final = 1_000_000_000
 _APPS: Final[Mapping[Kind, str]] = {Kind.AIR: "lucht", Kind.NOISE: "geluid", Kind.WASTE: "afval"}
 _TTS_TENANT: Final = "ttn"
@@ -44,46 +37,6 @@ _KPN_BT: Final = "@bt@"  # placeholder replaced by the SenML base time in its pr
 _LEGACY: Final = 1
 _EXPONENT: Final = 2
 _WHOLE_SECONDS: Final = 4
-
-
-class Defect(StrEnum):
-    """A defect the renderer builds into the message itself."""
-
-    MISSING_DEV_EUI = "missing_dev_eui"
-    BAD_ENCODING = "bad_encoding"  # payload text that is not base64 (TTS, ChirpStack) / hex (KPN)
-    SIMULATED = "simulated"  # TTS only: injected from the Console, not received by radio
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A device's LoRaWAN session; a new one after every (re)join."""
-
-    dev_addr: str  # 8 upper-case hex digits
-    key_id: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One uplink as the simulator knows it, before a network server prints it."""
-
-    device: Device
-    network: Network
-    time_ns: int  # the network server's receive time
-    f_cnt: int
-    f_port: int
-    payload: bytes
-    decoded: dict[str, object] | None
-    values: dict[str, float]
-    session: Session
-    radio: Radio
-    variant: int  # random bits for format choices
-
-
-def new_session(network: Network, rng: np.random.Generator) -> Session:
-    """A fresh session: TTN DevAddrs start 260B, ChirpStack's local ones 01."""
-    prefix = "260B" if network is Network.TTS else "01"
-    dev_addr = prefix + rng.bytes(4).hex().upper()[: 8 - len(prefix)]
-    return Session(dev_addr, rng.bytes(16))
 
 
 def network_time(network: Network, time_ns: int, variant: int) -> int:
@@ -108,11 +61,17 @@ def via_second_path(frame: Frame, radio: Radio, rng: np.random.Generator) -> Fra
 
 
 class Renderer:
-    """Prints frames as (topic, body) with random ids from ``rng``; topics get ``prefix``."""
+    """Prints frames as (topic, body) with random ids from ``rng``; topics get ``prefix``.
 
-    def __init__(self, rng: np.random.Generator, prefix: str = "") -> None:
+    KPN Things publishes on a topic its operator chooses: ``kpn_topic`` with ``{dev_eui}``.
+    """
+
+    def __init__(
+        self, rng: np.random.Generator, prefix: str = "", kpn_topic: str = KPN_TOPIC
+    ) -> None:
         self._rng = rng
         self._prefix = prefix
+        self._kpn_topic = kpn_topic
         self._formats: Mapping[Network, Callable[[Frame, Defect | None], tuple[str, bytes]]] = {
             Network.TTS: self._tts,
             Network.CHIRPSTACK: self._chirpstack,
@@ -256,7 +215,7 @@ class Renderer:
         else:
             pack = [{**base, **records[0]}, *records[1:]]
         body = orjson.dumps(pack).replace(f'"{_KPN_BT}"'.encode(), _senml_time(frame), 1)
-        return f"kpn/things/{device.dev_eui}", body
+        return self._kpn_topic.replace("{dev_eui}", device.dev_eui), body
 
 
 def _tts_rx(rx: Reception, time_ns: int, channel: int) -> dict[str, object]:

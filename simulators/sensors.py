@@ -106,12 +106,12 @@ class _AirModel(_Model):
         clock, rng = self._clock(time_ns), self.rng
         episode = self.episode.step(clock.dt_s, rng)
         weather = self.weather.step(clock.dt_s, rng)
-        traffic = self.traffic * clock.rush
-        pm25 = self.background * math.exp(episode) + 6.0 * traffic + abs(rng.normal(0.0, 0.8))
-        no2 = 10.0 * math.exp(0.5 * episode) + 38.0 * traffic + abs(rng.normal(0.0, 2.5))
+        traffic = self.traffic * (0.35 * clock.activity + clock.rush)
+        pm25 = self.background * math.exp(episode) + 5.0 * traffic + abs(rng.normal(0.0, 0.8))
+        no2 = 14.0 * math.exp(0.5 * episode) + 30.0 * traffic + abs(rng.normal(0.0, 2.5))
         o3 = 45.0 + 35.0 * clock.sun - 0.45 * no2 + rng.normal(0.0, 3.0)
         temperature = clock.ambient_c() + 2.0 * weather + rng.normal(0.0, 0.3)
-        humidity = 82.0 - 4.5 * clock.diurnal_c - 3.0 * weather + rng.normal(0.0, 2.5)
+        humidity = 77.0 - 3.5 * clock.diurnal_c - 3.0 * weather + rng.normal(0.0, 2.5)
         return {
             "pm25": min(pm25, 300.0),
             "pm10": min(1.45 * pm25 + 4.0 + 3.0 * traffic + abs(rng.normal(0.0, 1.5)), 320.0),

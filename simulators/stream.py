@@ -35,15 +35,9 @@ from simulators.faults import (
     expectation,
     out_of_range,
 )
+from simulators.frames import Frame, Session, new_session
 from simulators.manifest import ManifestEntry
-from simulators.networks import (
-    Frame,
-    Renderer,
-    Session,
-    network_time,
-    new_session,
-    via_second_path,
-)
+from simulators.networks import KPN_TOPIC, Renderer, network_time, via_second_path
 from simulators.payloads import encode_payload
 from simulators.radio import Link, plan_link, receive
 from simulators.sensors import SensorModel, build_model
@@ -60,8 +54,11 @@ _HOUR_NS: Final = 3600 * _NS
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """What to publish. Fractions are of published messages, except ``lost`` and ``resets``
-    (of device reports) and ``faults`` (of normal uplinks)."""
+    """What to publish; ``ValueError`` for impossible settings.
+
+    ``malformed`` and ``duplicates`` are fractions of the published messages, ``lost`` (frames
+    lost on air) and ``resets`` (rejoins) of the devices' reports, ``faults`` of normal uplinks.
+    """
 
     network: str  # a Network value, or MIXED: devices spread over all three
     messages: int
@@ -72,6 +69,7 @@ class Scenario:
     faults: Mapping[SensorFault, float] = field(default_factory=dict)
     intervals_s: Mapping[Kind, float] = field(default_factory=lambda: DEFAULT_INTERVALS_S)
     topic_prefix: str = ""
+    kpn_topic: str = KPN_TOPIC  # "{dev_eui}" is replaced by the device's DevEUI
     lost: float = 0.01
     resets: float = 0.002
     duplicate_horizon: int = 8  # a duplicate repeats one of this many latest uplinks
@@ -89,8 +87,13 @@ class Scenario:
             if not 0.0 <= value <= 1.0:
                 msg = f"{name} must be a fraction in [0, 1], got {value}"
                 raise ValueError(msg)
-        if self.network != MIXED:
-            Network(self.network)  # ValueError for an unknown network name
+        names = {*(n.value for n in Network), MIXED}
+        if self.network not in names:
+            msg = f"network {self.network!r} is not one of {', '.join(sorted(names))}"
+            raise ValueError(msg)
+        if self.messages < 0 or self.duplicate_horizon < 1:
+            msg = "messages must be >= 0 and duplicate_horizon >= 1"
+            raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,9 @@ class _Stream:
     ) -> None:
         seeds = np.random.SeedSequence([scenario.seed, 0x57EA]).spawn(4)
         self._rng, self._radio_rng, setup = (np.random.default_rng(s) for s in seeds[:3])
-        self._renderer = Renderer(np.random.default_rng(seeds[3]), scenario.topic_prefix)
+        self._renderer = Renderer(
+            np.random.default_rng(seeds[3]), scenario.topic_prefix, scenario.kpn_topic
+        )
         self._scenario = scenario
         self._decoders = decoders
         self._known = frozenset(d.dev_eui for d in devices)

@@ -89,6 +89,13 @@ class ServerProcess(abc.ABC):
         """True while the process this handle started is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The process id of the running server."""
+        if self._proc is None:
+            raise ServerError(f"{self.name} is not running")
+        return self._proc.pid
+
     def start(self) -> Self:
         """Configure the server on free ports, start it and wait until it is ready."""
         if self._proc is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -125,4 +126,4 @@ def batches_of(draw: st.DrawFn, rows: list[Reading], names: Sequence[str]) -> li
     order = draw(st.permutations(rows))
     cuts = sorted(draw(st.lists(st.integers(0, len(rows)), max_size=5)))
     bounds = [0, *cuts, len(rows)]
-    return [to_batch(order[a:b], names) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [to_batch(order[a:b], names) for a, b in itertools.pairwise(bounds)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -56,7 +57,7 @@ def test_publishes_what_the_manifest_lists_the_same_twice(
         (["--faults", "stuck=0.1"], "unknown fault 'stuck'"),
         (["--malformed", "1.5"], "expected a fraction in [0, 1]"),
         (["--start", "2025-03-14T08:00:00"], "has no UTC offset"),
-        (["--intervals", "air=0"], "expected KIND=SECONDS"),
+        (["--intervals", "air=5"], "SECONDS >= 10"),
         (["--network", "lorawan"], "invalid choice: 'lorawan'"),
     ],
 )
@@ -79,3 +80,13 @@ def test_bad_configuration_exits_2_and_dead_broker_exits_1(
     assert "malformed + duplicates must be a fraction" in capsys.readouterr().err
     assert main(argv) == 1
     assert "cannot connect to MQTT broker" in capsys.readouterr().err
+
+
+def test_default_start_puts_the_whole_run_in_the_past(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.jsonl"
+    argv = _argv(mosquitto.port, tmp_path, "--messages", "200", "--manifest", str(manifest))
+    before = time.time_ns()
+    assert main([a for a in argv if a not in ("--start", START)]) == 0
+    times = [int(str(e["time_ns"])) for e in read_manifest(manifest)]
+    assert max(times) < before
+    assert min(times) > before - 2 * 86_400 * 1_000_000_000

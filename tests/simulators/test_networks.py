@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.decoders.config import NS_DECODED, DecoderConfig
 from ingest.model import Device, Kind, Network
 from simulators.fleet import generate_fleet
-from simulators.networks import Frame, Renderer, network_time, new_session, via_second_path
+from simulators.frames import Frame, new_session
+from simulators.networks import Renderer, network_time, via_second_path
 from simulators.payloads import encode_payload, senml_unit
 from simulators.radio import plan_link, receive
 from simulators.sensors import build_model
@@ -197,3 +201,31 @@ def test_second_path_keeps_the_duplicate_key(decoders: DecoderConfig, network: N
         assert again.time_ns == frame.time_ns
     else:
         assert 0 < again.time_ns - frame.time_ns < 10_000_000_000
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    time_ns=st.integers(min_value=1_420_070_400 * 10**9, max_value=4_102_444_800 * 10**9),
+    variant=st.integers(0, 7),
+)
+def test_kpn_base_time_reads_back_exactly(
+    decoders: DecoderConfig, time_ns: int, variant: int
+) -> None:
+    frame = replace(
+        _frame(decoders, DEVICES[0], Network.KPN),
+        time_ns=network_time(Network.KPN, time_ns, variant),
+        variant=variant,
+    )
+    _, body = Renderer(np.random.default_rng(0)).render(frame)
+    _, base_time, _ = _resolve(orjson.loads(body))
+    assert base_time * 1_000_000_000 == frame.time_ns
+    assert 0 <= time_ns - frame.time_ns < 1_000_000_000
+
+
+def test_topics_take_the_prefix_and_the_kpn_topic(decoders: DecoderConfig) -> None:
+    renderer = Renderer(np.random.default_rng(0), "city/", "things/{dev_eui}/senml")
+    device = DEVICES[0]
+    kpn, _ = renderer.render(_frame(decoders, device, Network.KPN))
+    tts, _ = renderer.render(_frame(decoders, device, Network.TTS))
+    assert kpn == f"city/things/{device.dev_eui}/senml"
+    assert tts.startswith("city/v3/")

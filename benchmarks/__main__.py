@@ -1,0 +1,14 @@
+"""Run benchmarks by name (default: all) and print their tables."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import end_to_end, mqtt_clients
+
+BENCHES = {"mqtt_clients": mqtt_clients.run, "end_to_end": end_to_end.run}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHES)
+    for name in names:
+        BENCHES[name]()

@@ -1,0 +1,149 @@
+"""End-to-end throughput: city-ingest with ack-after-write next to the broker's ceiling.
+
+One Mosquitto (shipped config) and one InfluxDB 1.x on loopback. N realistic uplinks (the three
+network formats, all kinds, no malformed or duplicate messages) are generated before timing and
+published from this process (paho, QoS 1, pipelined) while the consumer runs in its own process:
+
+- ``ceiling``: ``mosquitto_sub -q 1 -C N`` subscribed before publishing; time until it exits;
+- ``city-ingest``: the real service (``city-ingest run``); time until ``/metrics`` accounts for
+  all N messages, i.e. every one written to InfluxDB (HTTP 204) and acknowledged.
+
+Both are timed from the first publish. Runs are interleaved (ceiling, service, ceiling, ...).
+Peak RSS and CPU seconds of the consumer process come from /proc.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.table import print_table
+from ingest.decoders import load_config
+from simulators.fleet import load_or_create_fleet
+from simulators.fastpub import fast_publish
+from simulators.servers import InfluxV1, Mosquitto, wait_until
+from simulators.servers.process import CONFIG_DIR
+from simulators.servers.service import CityIngest
+from simulators.stream import MIXED, Scenario, generate
+
+_CLOCK_TICKS = 100  # USER_HZ on Linux
+
+
+def _messages(workdir: Path, count: int, seed: int) -> list[tuple[str, bytes]]:
+    decoders = load_config(CONFIG_DIR / "decoders.toml")
+    devices = load_or_create_fleet(workdir / "devices.csv", 300, 1, decoders)
+    start = 1_700_000_000_000_000_000 + seed * 10**15  # a fresh stretch of time per run
+    scenario = Scenario(
+        network=MIXED,
+        messages=count,
+        seed=seed,
+        start_ns=start,
+        malformed=0.0,
+        duplicates=0.0,
+        lost=0.0,
+        resets=0.0,
+    )
+    return [(p.topic, p.payload) for p in generate(scenario, devices, decoders)]
+
+
+def _publish(port: int, messages: list[tuple[str, bytes]]) -> float:
+    """Publish with the pre-encoded load publisher; returns the time publishing started."""
+    started = time.perf_counter()
+    fast_publish("127.0.0.1", port, messages)
+    return started
+
+
+def _ceiling(port: int, messages: list[tuple[str, bytes]]) -> tuple[float, int, float]:
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-p", str(port), "-q", "1", "-t", "#", "-C", str(len(messages))],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # let it subscribe: mosquitto_sub gives no readiness signal
+    started = _publish(port, messages)
+    sub.wait(300)
+    return len(messages) / (time.perf_counter() - started), 0, 0.0
+
+
+def _service(
+    service: CityIngest, port: int, messages: list[tuple[str, bytes]], already: int
+) -> tuple[float, int, float]:
+    pid = service.pid
+    cpu_before = _cpu_seconds(pid)
+    target = already + len(messages)
+    finished: list[float] = []
+
+    def watch() -> None:
+        wait_until(
+            lambda: service.metrics()["city_ingest_received_total"] >= target, 300, interval=0.02
+        )
+        finished.append(time.perf_counter())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = _publish(port, messages)
+    watcher.join()
+    return (
+        len(messages) / (finished[0] - started),
+        _peak_rss_kib(pid),
+        _cpu_seconds(pid) - cpu_before,
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run(count: int = 100_000, repetitions: int = 3) -> None:
+    rows: dict[str, list[tuple[float, int, float]]] = {
+        "ceiling (mosquitto_sub)": [],
+        "city-ingest (ack after write)": [],
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
+        Mosquitto() as broker,
+        InfluxV1() as influx,
+    ):
+        workdir = Path(tmp)
+        influx.create_database("city")
+        batches = [_messages(workdir, count, seed) for seed in range(1, repetitions + 1)]
+        with CityIngest(workdir, mqtt_port=broker.port, influx_url=influx.url) as service:
+            done = 0
+            for messages in batches:
+                rows["ceiling (mosquitto_sub)"].append(_ceiling(broker.port, messages))
+                rows["city-ingest (ack after write)"].append(
+                    _service(service, broker.port, messages, done)
+                )
+                done += len(messages)
+    ceiling = statistics.median(r[0] for r in rows["ceiling (mosquitto_sub)"])
+    table = []
+    for name, results in rows.items():
+        rate = statistics.median(r[0] for r in results)
+        rss = max(r[1] for r in results)
+        cpu = statistics.median(r[2] for r in results)
+        table.append(
+            (
+                name,
+                f"{rate:,.0f}",
+                f"{rate / ceiling:.2f}",
+                f"{rss / 1024:.0f} MiB" if rss else "-",
+                f"{cpu:.1f}" if cpu else "-",
+                " ".join(f"{r[0]:,.0f}" for r in results),
+            )
+        )
+    print_table(
+        f"End to end, {count:,} uplinks per run, {repetitions} interleaved runs",
+        ("consumer", "msg/s (median)", "× ceiling", "peak RSS", "CPU s", "runs"),
+        table,
+    )

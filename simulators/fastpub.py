@@ -1,0 +1,126 @@
+"""A load publisher: pre-encoded MQTT 3.1.1 QoS 1 PUBLISH packets written in large chunks.
+
+For benchmarks only: a paho publisher spends ~60 µs of Python per message, which caps a load test
+far below what the broker and city-ingest can take. Here every PUBLISH packet is encoded before
+timing starts (MQTT 3.1.1 §3.3: fixed header, topic, packet id, payload), written to the socket
+in chunks of up to ``chunk`` packets, and PUBACKs (§3.4: ``0x40 0x02`` + packet id) are counted
+as they stream back, keeping at most ``window`` messages unacknowledged. It does no reconnect and
+no retransmission: a broken connection fails the run with ``ConnectionError``.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["FastPublishReport", "encode_publish", "fast_publish"]
+
+_CONNECT, _CONNACK, _PUBLISH_QOS1, _PUBACK = 0x10, 0x20, 0x32, 0x40
+_MAX_PACKET_ID = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class FastPublishReport:
+    published: int
+    seconds: float  # from the first byte written to the last PUBACK read
+
+    @property
+    def rate(self) -> float:
+        return self.published / self.seconds if self.seconds > 0 else 0.0
+
+
+def _remaining_length(length: int) -> bytes:
+    """MQTT variable-length integer (3.1.1 §2.2.3)."""
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack("!H", len(data)) + data
+
+
+def encode_publish(topic: str, payload: bytes, packet_id: int) -> bytes:
+    body = _string(topic) + struct.pack("!H", packet_id) + payload
+    return bytes([_PUBLISH_QOS1]) + _remaining_length(len(body)) + body
+
+
+def _connect_packet(client_id: str, keepalive: int) -> bytes:
+    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + _string(client_id)
+    return bytes([_CONNECT]) + _remaining_length(len(body)) + body
+
+
+def fast_publish(
+    host: str,
+    port: int,
+    messages: Sequence[tuple[str, bytes]],
+    *,
+    window: int = 20_000,
+    chunk: int = 500,
+    client_id: str = "city-ingest-fastpub",
+) -> FastPublishReport:
+    """Publish ``messages`` with QoS 1 as fast as the broker acknowledges them."""
+    window = min(window, _MAX_PACKET_ID - 1)
+    packets = [
+        encode_publish(topic, payload, i % _MAX_PACKET_ID + 1)
+        for i, (topic, payload) in enumerate(messages)
+    ]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(_connect_packet(client_id, 60))
+        connack = _read_exactly(sock, 4)
+        if connack[0] != _CONNACK or connack[3] != 0:
+            msg = f"broker refused the connection: CONNACK {connack.hex()}"
+            raise ConnectionError(msg)
+        started = time.perf_counter()
+        sent = acked = 0
+        pending = b""
+        while acked < len(packets):
+            room = sent < len(packets) and sent - acked < window
+            if room:
+                upto = min(len(packets), sent + chunk, acked + window)
+                sock.settimeout(30)
+                sock.sendall(b"".join(packets[sent:upto]))
+                sent = upto
+            sock.settimeout(0 if room else 30)  # poll while there is more to send
+            pending, count = _count_pubacks(pending + _receive(sock))
+            acked += count
+        return FastPublishReport(len(packets), time.perf_counter() - started)
+
+
+def _receive(sock: socket.socket) -> bytes:
+    try:
+        data = sock.recv(1 << 16)
+    except BlockingIOError:
+        return b""
+    if not data:
+        msg = "broker closed the connection"
+        raise ConnectionError(msg)
+    return data
+
+
+def _count_pubacks(data: bytes) -> tuple[bytes, int]:
+    """Count whole PUBACK packets; return the incomplete tail and the count."""
+    whole = len(data) - len(data) % 4
+    if data[:whole:4].count(_PUBACK) != whole // 4:
+        msg = f"unexpected packet from the broker: {data[:8].hex()}"
+        raise ConnectionError(msg)
+    return data[whole:], whole // 4
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        part = sock.recv(size - len(data))
+        if not part:
+            msg = "broker closed the connection"
+            raise ConnectionError(msg)
+        data += part
+    return data
