@@ -10,12 +10,13 @@ resolved against the directory of the config file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -24,8 +25,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from ingest.errors import ConfigError
@@ -104,7 +105,7 @@ class InfluxSettings(_Section):
     retention_policy: str | None = None
     bucket: str = "city"
     org: str | None = None
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(default=None, validate_default=True)
     username: str | None = None
     password: SecretStr | None = None
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
@@ -125,6 +126,14 @@ class InfluxSettings(_Section):
             msg = f"expected an http(s) URL, got '{url}'; add the scheme, e.g. 'http://{url}'"
             raise ValueError(msg)
         return url.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _v2_needs_token(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if token is None and info.data.get("api") is InfluxApi.V2:
+            msg = "api = 'v2' needs a token; set token_file or CITY_INGEST_INFLUXDB__TOKEN_FILE"
+            raise ValueError(msg)
+        return token
 
 
 class PathSettings(_Section):
@@ -184,27 +193,13 @@ class Settings(_Section):
     processors: ProcessorSettings = ProcessorSettings()
     privacy: PrivacySettings = PrivacySettings()
 
-    @model_validator(mode="after")
-    def _v2_needs_token(self) -> Settings:
-        if self.influxdb.api is InfluxApi.V2 and self.influxdb.token is None:
-            msg = "api = 'v2' needs a token; set CITY_INGEST_INFLUXDB__TOKEN_FILE or token_file"
-            raise ValueError(msg)
-        return self
-
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge and validate the configuration; ``ConfigError`` names the key and the fix."""
     env = os.environ if environ is None else environ
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError("--config", f"no file at {path}", "pass an existing file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            "--config", f"{path} is not valid TOML ({exc})", "fix the syntax"
-        ) from exc
+    raw = _read_toml(path)
     _apply_environment(raw, env)
-    _read_secret_files(raw, env)
+    _read_secret_files(raw, env, path.parent)
     _resolve_paths(raw, path.parent)
     try:
         return Settings.model_validate(raw)
@@ -212,16 +207,59 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise _config_error(exc) from exc
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            "--config", f"cannot read {path} ({exc.strerror})", "pass an existing TOML file"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not UTF-8 text", "save it as UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            "--config", f"{path} is not valid TOML ({exc})", "fix the syntax"
+        ) from exc
+
+
 def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if key.endswith("_file") and key[: -len("_file")] in _SECRET_KEYS:
+        where = _env_key(name)
+        if where is None or _is_secret_file(where[1]):
             continue  # secret files are read by _read_secret_files
+        section, key = where
         table = raw.setdefault(section, {})
-        if isinstance(table, dict):
-            table[key] = _parse_env_value(value)
+        if not isinstance(table, dict):
+            raise ConfigError(
+                name,
+                f"[{section}] is a list of tables, which the environment cannot set",
+                "set it in the config file",
+            )
+        table[key] = value if _wants_text(section, key) else _parse_env_value(value)
+
+
+def _env_key(name: str) -> tuple[str, str] | None:
+    """``CITY_INGEST_MQTT__PORT`` → ``("mqtt", "port")``; None for other variables."""
+    if not name.startswith(ENV_PREFIX) or "__" not in name:
+        return None
+    section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+    return section, key
+
+
+def _is_secret_file(key: str) -> bool:
+    return key.endswith("_file") and key.removesuffix("_file") in _SECRET_KEYS
+
+
+def _wants_text(section: str, key: str) -> bool:
+    """True if the setting is text, so that e.g. a numeric password stays a string."""
+    section_field = Settings.model_fields.get(section)
+    model = None if section_field is None else section_field.annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    field = model.model_fields.get(key)
+    if field is None:
+        return False
+    return bool({field.annotation, *get_args(field.annotation)} & {str, SecretStr, Path})
 
 
 def _parse_env_value(value: str) -> object:
@@ -231,24 +269,37 @@ def _parse_env_value(value: str) -> object:
         return value
 
 
-def _read_secret_files(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+def _read_secret_files(raw: dict[str, Any], env: Mapping[str, str], base: Path) -> None:
+    """``<key>_file`` in the TOML (relative to ``base``) or ``…_FILE`` variables (winning)."""
+    files: dict[tuple[str, str], tuple[Path, str]] = {}
     for section, table in raw.items():
-        if not isinstance(table, dict):
-            continue
-        for key in _SECRET_KEYS:
-            env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
-            file_name = env.get(env_name) or table.pop(f"{key}_file", None)
-            if file_name is None:
-                continue
-            try:
-                table[key] = Path(file_name).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                where = env_name if env_name in env else f"{section}.{key}_file"
-                raise ConfigError(
-                    where,
-                    f"cannot read the secret file {file_name} ({exc.strerror})",
-                    "point it at a readable file holding only the secret",
-                ) from exc
+        for key in _SECRET_KEYS if isinstance(table, dict) else ():
+            file_name = table.pop(f"{key}_file", None)
+            if file_name is not None:
+                files[section, key] = (base / str(file_name), f"{section}.{key}_file")
+    for name, file_name in env.items():
+        where = _env_key(name)
+        if where is not None and _is_secret_file(where[1]):
+            files[where[0], where[1].removesuffix("_file")] = (Path(file_name), name)
+    for (section, key), (path, origin) in files.items():
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = _read_secret(path, origin)
+
+
+def _read_secret(path: Path, where: str) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(
+            where,
+            f"cannot read the secret file {path} ({problem})",
+            "point it at a readable file holding only the secret",
+        ) from exc
+    if not secret:
+        raise ConfigError(where, f"the secret file {path} is empty", "write the secret into it")
+    return secret
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -266,23 +317,35 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 
 def _config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
+    loc = first["loc"]
+    key = ".".join(str(part) for part in loc)
     kind = first["type"]
     if kind == "missing":
-        section = str(first["loc"][0])
+        section = "[[sources]]" if loc[0] == "sources" else f"[{loc[0]}]"
+        where = f"a {section} section" if len(loc) == 1 else f"it to the {section} section"
         return ConfigError(
-            key,
-            "is required but missing",
-            f"add it to the [{section}] section (see config/city-ingest.toml)",
+            key, "is required but missing", f"add {where} (see config/city-ingest.toml)"
         )
     if kind == "extra_forbidden":
-        return ConfigError(
-            key,
-            "is not a known setting",
-            "remove it or fix its spelling (docs/configuration.md lists every key)",
-        )
-    problem = str(first["msg"]).removeprefix("Value error, ")
-    shown = "***" if str(first["loc"][-1]) in _SECRET_KEYS else repr(first.get("input"))
-    return ConfigError(
-        key, f"{problem} (got {shown})", "fix the value (docs/configuration.md lists every key)"
-    )
+        return ConfigError(key, "is not a known setting", _spelling_fix(loc))
+    fix = "fix the value (docs/configuration.md lists every key)"
+    message = str(first["msg"])
+    if kind == "value_error":  # our validators write "problem; fix"
+        problem, _, own_fix = message.removeprefix("Value error, ").partition("; ")
+        return ConfigError(key, problem, own_fix or fix)
+    value = first.get("input")
+    secret = any(str(part) in _SECRET_KEYS for part in loc)
+    if secret or isinstance(value, dict | list):
+        return ConfigError(key, message, fix)  # never echo a secret or a whole table
+    return ConfigError(key, f"{message} (got {value!r})", fix)
+
+
+def _spelling_fix(loc: tuple[int | str, ...]) -> str:
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            annotation = model.model_fields[part].annotation
+            model = get_args(annotation)[0] if get_origin(annotation) is list else annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    return f"fix its spelling{hint} or remove it (docs/configuration.md lists every key)"

@@ -61,10 +61,30 @@ class SampleStore:
         self._count[slots] = 0
 
     def merge(self, slot: IntpArray, prio: UInt64Array, value: Float64Array) -> None:
-        """Add readings (``slot`` per reading) and keep each slot's bottom-k."""
+        """Add readings (``slot`` per reading) and keep each slot's bottom-k.
+
+        Slots with room take the readings as they are; only slots that overflow are re-ranked.
+        """
         if slot.size == 0:
             return
-        touched = np.unique(slot)
+        order = np.argsort(slot, kind="stable")
+        slot, prio, value = slot[order], prio[order], value[order]
+        first = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
+        sizes = np.diff(np.r_[first, slot.size])
+        touched, have = slot[first], self._count[slot[first]]
+        fits = have + sizes <= self.k
+        rank = np.arange(slot.size) - np.repeat(first - have, sizes)
+        room = np.repeat(fits, sizes)
+        self._values[slot[room], rank[room]] = value[room]
+        self._priority[slot[room], rank[room]] = prio[room]
+        self._count[touched[fits]] += sizes[fits]
+        if not fits.all():
+            self._rerank(touched[~fits], slot[~room], prio[~room], value[~room])
+
+    def _rerank(
+        self, touched: IntpArray, slot: IntpArray, prio: UInt64Array, value: Float64Array
+    ) -> None:
+        """Keep the bottom-k by (priority, value) of held and new readings of full slots."""
         have = self._count[touched]
         held = np.arange(self.k)[None, :] < have[:, None]
         all_slot = np.concatenate([np.repeat(touched, have), slot])

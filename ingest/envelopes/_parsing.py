@@ -106,8 +106,8 @@ def _check_utf8(payload: bytes) -> None:
 
 
 def _check_depth(payload: bytes) -> None:
-    if len(payload.translate(None, _NOT_BRACKETS)) <= _MAX_DEPTH:
-        return  # cannot nest deeper than it has brackets
+    if payload.count(b"{") + payload.count(b"[") <= _MAX_DEPTH:
+        return  # cannot nest deeper than it has opening brackets
     brackets = _JSON_STRING.sub(b"", payload).translate(_DEPTH_STEPS, _NOT_BRACKETS)
     if brackets and int(np.frombuffer(brackets, dtype=np.int8).cumsum().max()) > _MAX_DEPTH:
         raise _too_deep()
