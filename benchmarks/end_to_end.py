@@ -23,8 +23,8 @@ from pathlib import Path
 
 from benchmarks.table import print_table
 from ingest.decoders import load_config
-from simulators.fleet import load_or_create_fleet
 from simulators.fastpub import fast_publish
+from simulators.fleet import load_or_create_fleet
 from simulators.servers import InfluxV1, Mosquitto, wait_until
 from simulators.servers.process import CONFIG_DIR
 from simulators.servers.service import CityIngest

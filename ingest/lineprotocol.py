@@ -1,9 +1,13 @@
 """InfluxDB line protocol, built per batch from columns.
 
-Escaping follows the InfluxDB line protocol reference: in tag keys/values and measurement names
-commas, spaces and equals signs are backslash-escaped; string field values are double-quoted
-with ``"`` and ``\\`` escaped. Integers carry the ``i`` suffix. NaN means "no value": the field
-is left out, and a point with no field at all is left out.
+Escaping follows the InfluxDB line protocol reference ("Special characters"): commas, spaces and
+equals signs are backslash-escaped in tag keys, tag values and field keys; commas and spaces in
+measurement names; string field values are double-quoted with ``"`` and ``\\`` escaped.
+A backslash in a tag or key is written as it is: InfluxDB 1.x and 2.x keep ``\\\\`` as two
+backslashes, so escaping it would double it. Line protocol cannot carry a tag value that ends
+with a backslash or holds a newline; the device registry rejects such names. Integers carry the
+``i`` suffix. NaN means "no value": the field is left out (as is ±inf, which InfluxDB refuses
+with HTTP 400 for the whole batch), and a point with no field at all is left out.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy.typing as npt
 
 __all__ = ["FieldType", "LineSpec", "escape_tag", "format_lines", "quote_string"]
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\"})
+_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 
 
 class FieldType(Enum):
@@ -36,7 +41,7 @@ class LineSpec:
 
 
 def escape_tag(value: str) -> str:
-    """Escape a tag key or value (also used for measurement names)."""
+    """Escape a tag key, tag value or field key."""
     return value.translate(_TAG_ESCAPES)
 
 
@@ -56,7 +61,7 @@ def format_lines(
     ``tags[i]`` is the already escaped ``,key=value...`` suffix for row ``i``.
     """
     rendered = [_render(spec, values) for spec, values in fields.items()]
-    head = escape_tag(measurement)
+    head = measurement.translate(_MEASUREMENT_ESCAPES)
     out: list[tuple[int, str]] = []
     for row, (tag, stamp) in enumerate(zip(tags, time_ns.tolist(), strict=True)):
         parts = [part for column in rendered if (part := column[row]) is not None]
@@ -72,7 +77,7 @@ def _render(
     if spec.type is FieldType.STRING:
         return [None if v is None else f"{key}={quote_string(str(v))}" for v in values]
     array = np.asarray(values, dtype=np.float64)
-    present = ~np.isnan(array)
+    present = np.isfinite(array)
     items = array.tolist()
     if spec.type is FieldType.FLOAT:
         return [

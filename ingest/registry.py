@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -63,13 +63,7 @@ def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> R
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
-            if missing:
-                raise ConfigError(
-                    f"registry {path.name}",
-                    f"missing columns {missing}",
-                    f"the header must name {', '.join(COLUMNS)}",
-                )
+            _check_header(reader.fieldnames, path.name)
             devices = [_device(i, row, path.name, decoder_kinds) for i, row in enumerate(reader)]
     except OSError as exc:
         raise ConfigError(
@@ -77,72 +71,142 @@ def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> R
             f"cannot read {path} ({exc.strerror})",
             "point it at the device registry CSV",
         ) from exc
-    by_eui: dict[str, Device] = {}
-    for device in devices:
-        if device.dev_eui in by_eui:
-            raise ConfigError(
-                f"{path.name} row {device.code + 2} dev_eui",
-                f"DevEUI {device.dev_eui} is listed twice ({by_eui[device.dev_eui].device_id} "
-                f"and {device.device_id})",
-                "keep one row per device",
-            )
-        by_eui[device.dev_eui] = device
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(
+            "registry.path", f"{path} is not a UTF-8 CSV file ({exc})", "save it as UTF-8 CSV"
+        ) from exc
+    by_eui = _by_eui(devices, path.name)
     nan = float("nan")
     empty = np.array([d.empty_distance_mm or nan for d in devices], dtype=np.float64)
     full = np.array([d.full_distance_mm or nan for d in devices], dtype=np.float64)
     return Registry(tuple(devices), by_eui, empty, full)
 
 
+def _check_header(fieldnames: Sequence[str] | None, name: str) -> None:
+    missing = [c for c in _REQUIRED if c not in (fieldnames or ())]
+    if missing:
+        raise ConfigError(
+            f"{name} column {missing[0]}",
+            f"the header lacks {', '.join(missing)}",
+            f"the first row must name the columns {','.join(COLUMNS)}",
+        )
+
+
+def _by_eui(devices: Sequence[Device], name: str) -> dict[str, Device]:
+    """Devices by DevEUI, checking that DevEUIs and public names are unique."""
+    by_eui: dict[str, Device] = {}
+    by_name: dict[str, Device] = {}
+    for device in devices:
+        where = f"{name} row {device.code + 2}"
+        if (other := by_eui.get(device.dev_eui)) is not None:
+            raise ConfigError(
+                f"{where} dev_eui",
+                f"DevEUI {device.dev_eui} is listed twice ({other.device_id} and "
+                f"{device.device_id})",
+                "keep one row per device",
+            )
+        if (other := by_name.get(device.device_id)) is not None:
+            raise ConfigError(
+                f"{where} device_id",
+                f"'{device.device_id}' is also the name of DevEUI {other.dev_eui}",
+                "give every device its own device_id: it is the `device` tag of its points",
+            )
+        by_eui[device.dev_eui] = by_name[device.device_id] = device
+    return by_eui
+
+
 def _device(
-    index: int, row: dict[str, str], name: str, decoder_kinds: Mapping[str, frozenset[Kind]]
+    index: int,
+    row: dict[str | None, str | None],
+    name: str,
+    decoder_kinds: Mapping[str, frozenset[Kind]],
 ) -> Device:
     where = f"{name} row {index + 2}"  # row 1 is the header
-    dev_eui = row["dev_eui"].strip().upper()
+    cells = _cells(row, where)
+    dev_eui = cells["dev_eui"].strip().upper()
     if len(dev_eui) != 16 or not set(dev_eui) <= _HEX:
         raise ConfigError(
             f"{where} dev_eui",
-            f"'{row['dev_eui']}' is not 16 hex digits",
+            f"'{cells['dev_eui']}' is not 16 hex digits",
             "write the DevEUI as 16 hex digits, e.g. 70B3D57ED005A1F3",
         )
-    kind = _choice(Kind, row["kind"], f"{where} kind")
-    decoder = row["decoder"].strip()
+    kind = _choice(Kind, cells["kind"], f"{where} kind")
+    decoder = _decoder(cells["decoder"].strip(), kind, f"{where} decoder", decoder_kinds)
+    empty, full = _bin_distances(cells, kind, where)
+    return Device(
+        code=index,
+        dev_eui=dev_eui,
+        device_id=_tag_text(cells["device_id"], f"{where} device_id"),
+        kind=kind,
+        decoder=decoder,
+        district=_tag_text(cells["district"], f"{where} district", required=False),
+        site=cells["site"].strip(),
+        lat=_float(cells["lat"], f"{where} lat", -90, 90),
+        lon=_float(cells["lon"], f"{where} lon", -180, 180),
+        owner=_choice(Owner, cells["owner"], f"{where} owner"),
+        empty_distance_mm=empty,
+        full_distance_mm=full,
+    )
+
+
+def _cells(row: dict[str | None, str | None], where: str) -> dict[str, str]:
+    """The row's cells by column; a row with more or fewer cells than the header is an error."""
+    cells = {key: value for key, value in row.items() if key is not None and value is not None}
+    if len(cells) != len(row):
+        raise ConfigError(
+            where,
+            f"has {'more' if None in row else 'fewer'} cells than the header has columns",
+            "give every row one cell per column (empty where a column does not apply)",
+        )
+    return cells
+
+
+def _decoder(
+    decoder: str, kind: Kind, key: str, decoder_kinds: Mapping[str, frozenset[Kind]]
+) -> str:
     if decoder not in decoder_kinds:
         raise ConfigError(
-            f"{where} decoder",
+            key,
             f"unknown decoder '{decoder}'",
             f"use one of {', '.join(sorted(decoder_kinds))} or add a layout to decoders.toml",
         )
     if kind not in decoder_kinds[decoder]:
         raise ConfigError(
-            f"{where} decoder",
+            key,
             f"decoder '{decoder}' does not decode {kind.value} devices",
             f"use a decoder for {kind.value} or add a channel map / layout to decoders.toml",
         )
-    empty = _optional_float(row.get("empty_distance_mm"), f"{where} empty_distance_mm")
-    full = _optional_float(row.get("full_distance_mm"), f"{where} full_distance_mm")
+    return decoder
+
+
+def _bin_distances(
+    cells: Mapping[str, str], kind: Kind, where: str
+) -> tuple[float | None, float | None]:
+    empty = _optional_float(cells.get("empty_distance_mm"), f"{where} empty_distance_mm")
+    full = _optional_float(cells.get("full_distance_mm"), f"{where} full_distance_mm")
     if kind is Kind.WASTE and (empty is None or full is None or not empty > full > 0):
+        column = "full_distance_mm" if empty is not None and full is None else "empty_distance_mm"
         raise ConfigError(
-            f"{where} empty_distance_mm",
-            "a bin needs empty_distance_mm > full_distance_mm > 0",
+            f"{where} {column}",
+            f"a bin needs empty_distance_mm > full_distance_mm > 0 (got {empty}, {full})",
             "measure both distances on the installed bin",
         )
-    device_id = row["device_id"].strip()
-    if not device_id:
-        raise ConfigError(f"{where} device_id", "is empty", "give the device a public name")
-    return Device(
-        code=index,
-        dev_eui=dev_eui,
-        device_id=device_id,
-        kind=kind,
-        decoder=decoder,
-        district=row["district"].strip(),
-        site=row["site"].strip(),
-        lat=_float(row["lat"], f"{where} lat", -90, 90),
-        lon=_float(row["lon"], f"{where} lon", -180, 180),
-        owner=_choice(Owner, row["owner"], f"{where} owner"),
-        empty_distance_mm=empty,
-        full_distance_mm=full,
-    )
+    return empty, full
+
+
+def _tag_text(value: str, key: str, *, required: bool = True) -> str:
+    """A value that becomes an InfluxDB tag: line protocol cannot carry control characters or
+    a trailing backslash (InfluxDB line protocol reference, special characters)."""
+    text = value.strip()
+    if required and not text:
+        raise ConfigError(key, "is empty", "give the device a public name")
+    if text.endswith("\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ConfigError(
+            key,
+            f"{text!r} has a control character or ends with a backslash",
+            "remove them: the value becomes an InfluxDB tag",
+        )
+    return text
 
 
 def _choice(enum: type[_E], value: str, key: str) -> _E:

@@ -34,9 +34,21 @@ def simulate(workdir: Path, port: int, *args: str) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser()
     simulate_cli.add_arguments(parser)
     manifest = workdir / "manifest.jsonl"
-    options = parser.parse_args([
-        "--host", "127.0.0.1", "--port", str(port), "--registry", str(workdir / "devices.csv"),
-        "--manifest", str(manifest), "--decoders", str(DECODERS), *args])
+    options = parser.parse_args(
+        [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--registry",
+            str(workdir / "devices.csv"),
+            "--manifest",
+            str(manifest),
+            "--decoders",
+            str(DECODERS),
+            *args,
+        ]
+    )
     assert simulate_cli.run(options) == 0
     return read_manifest(manifest)
 
@@ -48,12 +60,19 @@ def outcome_counts(service: CityIngest) -> dict[str, float]:
     return counts
 
 
-def wait_for_accounting(service: CityIngest, published: int, timeout: float = 60.0) -> dict[str, float]:
+def wait_for_accounting(
+    service: CityIngest, published: int, timeout: float = 60.0
+) -> dict[str, float]:
     """Wait until every published message has an outcome; the counts."""
+
     def settled() -> dict[str, float] | None:
         counts = outcome_counts(service)
-        done = counts["received"] >= published and sum(counts[o] for o in OUTCOMES) == counts["received"]
+        done = (
+            counts["received"] >= published
+            and sum(counts[o] for o in OUTCOMES) == counts["received"]
+        )
         return counts if done else None
+
     return wait_until(settled, timeout, message=f"service did not account for {published} messages")
 
 
@@ -64,7 +83,9 @@ def public_names(workdir: Path) -> dict[str, str]:
     return {d.dev_eui: pseudonyms.name(d) for d in registry}
 
 
-def reconcile_run(workdir: Path, influx: InfluxV1, manifest: list[dict[str, Any]]) -> Reconciliation:
+def reconcile_run(
+    workdir: Path, influx: InfluxV1, manifest: list[dict[str, Any]]
+) -> Reconciliation:
     names = public_names(workdir)
 
     def rows_of(measurement: str) -> list[dict[str, Any]]:

@@ -42,7 +42,8 @@ def test_each_network_lands_exactly_the_manifest(
         )
         counts = wait_for_accounting(service, len(manifest))
     expected = expected_counts(manifest)
-    assert expected["dead_letter"] >= 100 and expected["duplicate"] >= 50
+    assert expected["dead_letter"] >= 100
+    assert expected["duplicate"] >= 50
     assert {o: counts[o] for o in OUTCOMES} == {o: expected[o] for o in OUTCOMES}
     assert counts["received"] == len(manifest)
     result = reconcile_run(tmp_path, influxdb, manifest)
@@ -69,8 +70,11 @@ def test_ack_after_write_survives_a_crash_while_the_database_is_down(
             "--duplicates",
             "0",
         )
-        wait_until(lambda: service.metrics()["city_ingest_in_flight"] == len(manifest), 30,
-                   message="the service did not take every message")
+        wait_until(
+            lambda: service.metrics()["city_ingest_in_flight"] == len(manifest),
+            30,
+            message="the service did not take every message",
+        )
         service.kill()  # it held every message, none acked: the write never succeeded
         influxdb.restart()  # same port and data
         service.start()

@@ -18,8 +18,9 @@ T0 = 1_741_940_100_000_000_000  # 2025-03-14T08:15:00Z
 
 
 def settings(url: str, **overrides: Any) -> InfluxSettings:
-    return InfluxSettings(url=url, retry_min_delay=0.01, retry_max_delay=0.05, timeout=2.0,
-                          **overrides)
+    return InfluxSettings(
+        url=url, retry_min_delay=0.01, retry_max_delay=0.05, timeout=2.0, **overrides
+    )
 
 
 def write(config: InfluxSettings, lines: list[str]) -> tuple[WriteResult, InfluxApi | None]:
@@ -61,7 +62,8 @@ def test_rewriting_a_point_overwrites_it(influxdb: InfluxV1) -> None:
 def test_v2_write_reaches_victoria_metrics(victoria: VictoriaMetrics) -> None:
     config = settings(victoria.url, api=InfluxApi.V2, token=SecretStr("unchecked"), org="city")
     result, api = write(config, [air(i) for i in range(50)])
-    assert api is InfluxApi.V2 and result.rejected == []
+    assert api is InfluxApi.V2
+    assert result.rejected == []
     assert victoria.count_points('{__name__="air_pm25"}') == 50
 
 
@@ -70,7 +72,8 @@ def test_auto_detects_v2_from_ping_and_sends_token_org_bucket(
 ) -> None:
     config = settings(influx_v2_stub.url, token=SecretStr("stub-token"), org="city")
     result, api = write(config, [air(i) for i in range(10)])
-    assert api is InfluxApi.V2 and result.rejected == []
+    assert api is InfluxApi.V2
+    assert result.rejected == []
     assert influx_v2_stub.lines == [air(i) for i in range(10)]
 
 
@@ -82,9 +85,11 @@ def test_server_errors_are_retried_until_they_pass(influx_v2_stub: InfluxV2Stub)
     assert influx_v2_stub.lines == [air(1)]
 
 
-def run_until(check: Callable[[InfluxSink], bool], config: InfluxSettings,
-              lines: list[str]) -> InfluxSink:
+def run_until(
+    check: Callable[[InfluxSink], bool], config: InfluxSettings, lines: list[str]
+) -> InfluxSink:
     """Start a write that cannot succeed, wait until ``check(sink)``, then cancel it."""
+
     async def go() -> InfluxSink:
         async with InfluxSink(config) as sink:
             task = asyncio.create_task(sink.write(lines))
@@ -103,8 +108,12 @@ def test_credentials_and_buckets_are_config_problems_not_dead_letters(
     influx_v2_stub: InfluxV2Stub, token: str, bucket: str, status: str
 ) -> None:
     config = settings(influx_v2_stub.url, token=SecretStr(token), org="city", bucket=bucket)
-    sink = run_until(lambda s: s.state is SinkState.FAILING and influx_v2_stub.write_attempts >= 3,
-                     config, [air(1)])
-    assert status in sink.last_error and "token" in sink.last_error
+    sink = run_until(
+        lambda s: s.state is SinkState.FAILING and influx_v2_stub.write_attempts >= 3,
+        config,
+        [air(1)],
+    )
+    assert status in sink.last_error
+    assert "token" in sink.last_error
     assert "wrong-token" not in sink.last_error
     assert influx_v2_stub.lines == []
