@@ -3,11 +3,11 @@
 Escaping follows the InfluxDB line protocol reference ("Special characters"): commas, spaces and
 equals signs are backslash-escaped in tag keys, tag values and field keys; commas and spaces in
 measurement names; string field values are double-quoted with ``"`` and ``\\`` escaped.
-A backslash in a tag or key is written as it is: InfluxDB 1.x and 2.x keep ``\\\\`` as two
-backslashes, so escaping it would double it. Line protocol cannot carry a tag value that ends
-with a backslash or holds a newline; the device registry rejects such names. Integers carry the
-``i`` suffix. NaN means "no value": the field is left out (as is ±inf, which InfluxDB refuses
-with HTTP 400 for the whole batch), and a point with no field at all is left out.
+Backslashes in tags and keys are not escaped: InfluxDB 1.x stores ``\\\\`` there as two
+backslashes, and a trailing one escapes the separator after it, so the device registry rejects
+names with a backslash or a control character. Integers carry the ``i`` suffix. NaN means "no
+value": the field is left out (as is ±inf, which InfluxDB answers with HTTP 400 for the whole
+batch), and a point with no field at all is left out.
 """
 
 from __future__ import annotations

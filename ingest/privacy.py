@@ -52,10 +52,10 @@ class Pseudonymizer:
 
 
 def coarsen(lat: float, lon: float, grid_m: float) -> tuple[float, float]:
-    """Snap a position to the centre of its ``grid_m`` × ``grid_m`` cell."""
+    """Snap a position to the centre of its cell: ``grid_m`` tall, and ``grid_m`` wide at the
+    cell's centre latitude, so that every point of a cell maps to the same centre."""
     lat_step = grid_m / _METRES_PER_DEGREE
-    lon_step = grid_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6))
-    return (
-        (math.floor(lat / lat_step) + 0.5) * lat_step,
-        (math.floor(lon / lon_step) + 0.5) * lon_step,
-    )
+    centre_lat = min(max((math.floor(lat / lat_step) + 0.5) * lat_step, -90.0), 90.0)
+    lon_step = grid_m / (_METRES_PER_DEGREE * max(math.cos(math.radians(centre_lat)), 1e-6))
+    centre_lon = (math.floor(lon / lon_step) + 0.5) * lon_step
+    return centre_lat, (centre_lon + 180.0) % 360.0 - 180.0

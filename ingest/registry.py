@@ -195,15 +195,15 @@ def _bin_distances(
 
 
 def _tag_text(value: str, key: str, *, required: bool = True) -> str:
-    """A value that becomes an InfluxDB tag: line protocol cannot carry control characters or
-    a trailing backslash (InfluxDB line protocol reference, special characters)."""
+    """A value that becomes an InfluxDB tag, which cannot carry a line break and keeps
+    backslashes ambiguously (see ``ingest.lineprotocol``)."""
     text = value.strip()
     if required and not text:
         raise ConfigError(key, "is empty", "give the device a public name")
-    if text.endswith("\\") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if "\\" in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise ConfigError(
             key,
-            f"{text!r} has a control character or ends with a backslash",
+            f"{text!r} has a backslash or a control character",
             "remove them: the value becomes an InfluxDB tag",
         )
     return text

@@ -8,9 +8,9 @@ PM-only sensor gives a PM-only index).
 ``alert`` of type ``air_exceedance``: one per device and local day (Europe/Amsterdam by
 default) whose mean exceeds a WHO 2021 24-hour guideline, stamped at the local midnight. When a
 late reading re-emits the day, its alert is rewritten with the new value (same point, so it
-overwrites); an alert that late data would cancel is not withdrawn. Low-cost sensor data is indicative
-only, and the message says so. The local day is built from UTC hours, so the time zone must have
-whole-hour UTC offsets.
+overwrites); an alert that late data would cancel is not withdrawn. Low-cost sensor data is
+indicative only, and the message says so. The local day is built from UTC hours, so the time
+zone must have whole-hour UTC offsets.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from processors.base import (
     alert_points,
 )
 from processors.calendar import LocalCalendar
+from processors.partials import group, reduce_rows, regroup, unpack
 from processors.stage import WindowedProcessor
-from processors.windows import Closed, WindowStore, group, reduce_rows, regroup, unpack
+from processors.windows import Closed, WindowStore
 
 __all__ = ["AirConfig", "AirProcessor", "eaqi", "lki"]
 

@@ -21,9 +21,9 @@ from processors.base import (
 )
 from processors.episodes import block_starts, episode_starts, last_index, unalerted
 from processors.history import Readings
+from processors.partials import IntpArray
 from processors.stage import seconds_to_ns
 from processors.trend import theil_sen
-from processors.windows import IntpArray
 
 if TYPE_CHECKING:
     from processors.waste import WasteConfig
@@ -54,38 +54,75 @@ class Hours:
         return hits > 0
 
 
-def derive_hours(readings: Readings, config: WasteConfig) -> Hours:
-    """Fill, emptyings, rate and the bin_full condition of every hour with readings."""
+def derive_hours(readings: Readings, config: WasteConfig, due_ns: Int64Array) -> Hours:
+    """Fill, emptyings, rate and the bin_full condition of every hour with readings.
+
+    Rates come from the readings' cache where the hour has no pending reading, and are computed
+    only where they matter otherwise: for hours at most ``rearm_s`` before the first hour due for
+    emission (``due_ns``, per reading), as bin_full episodes look back that far. Fresh rates
+    are written to the cache (``readings.rate``).
+    """
     hour = readings.time_ns // _HOUR_NS
     first = np.r_[True, (np.diff(hour) != 0) | (np.diff(readings.device) != 0)]
     of_reading = (np.cumsum(first) - 1).astype(np.intp)
     size = int(first.sum())
-    with_fill = np.flatnonzero(~np.isnan(readings.fill))
-    fill = readings.fill[with_fill]
-    series = block_starts(readings.device[with_fill])
-    emptied = _emptyings(fill, series, config)
+    fills = _Fills.of(readings, config)
     last = np.full(size, -1, dtype=np.intp)
-    np.maximum.at(last, of_reading[with_fill], np.arange(with_fill.size))
+    np.maximum.at(last, of_reading[fills.rows], np.arange(fills.rows.size))
     has_fill = last >= 0
-    hour_fill = np.where(has_fill, fill[np.maximum(last, 0)] if fill.size else np.nan, np.nan)
-    rate = np.full(size, np.nan)
-    elapsed = (readings.time_ns[with_fill] - readings.time_ns.min(initial=0)).astype(np.float64)
-    since = np.maximum(last_index(emptied, series), series)
-    rate[has_fill] = _rates(elapsed, fill, last[has_fill], since, config)
+    hour_fill = np.where(
+        has_fill, fills.fill[np.maximum(last, 0)] if fills.rows.size else 0, np.nan
+    )
+    start = hour[first] * _HOUR_NS
+    pending = np.bincount(of_reading, weights=readings.pending, minlength=size) > 0
+    wanted = has_fill & (start >= due_ns[first] - seconds_to_ns(config.rearm_s))
+    rate = _cached_rates(readings, fills, last, wanted & pending, config)
     with np.errstate(divide="ignore", invalid="ignore"):
         to_full = np.where(rate > 0, np.maximum(_FULL - hour_fill, 0.0) / rate, np.nan)
     full = has_fill & ((hour_fill >= config.full_pct) | (to_full <= config.collection_horizon_h))
+    emptied = np.bincount(of_reading[fills.rows], weights=fills.emptied, minlength=size)
     return Hours(
         of_reading,
         readings.device[first],
-        hour[first] * _HOUR_NS,
+        start,
         has_fill,
         hour_fill,
-        np.bincount(of_reading[with_fill], weights=emptied, minlength=size).astype(np.int64),
+        emptied.astype(np.int64),
         rate,
         to_full,
         full,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fills:
+    """The readings with a valid fill, and what is known per fill reading."""
+
+    rows: IntpArray  # rows of the readings
+    fill: Float64Array
+    series: IntpArray  # index of the first fill reading of the same bin
+    emptied: BoolArray  # a confirmed emptying at this reading
+    elapsed: Float64Array  # ns since the first reading (whole numbers, exact in float64)
+
+    @classmethod
+    def of(cls, readings: Readings, config: WasteConfig) -> _Fills:
+        rows = np.flatnonzero(~np.isnan(readings.fill))
+        fill = readings.fill[rows]
+        series = block_starts(readings.device[rows])
+        elapsed = (readings.time_ns[rows] - readings.time_ns.min(initial=0)).astype(np.float64)
+        return cls(rows, fill, series, _emptyings(fill, series, config), elapsed)
+
+
+def _cached_rates(
+    readings: Readings, fills: _Fills, last: IntpArray, fresh: BoolArray, config: WasteConfig
+) -> Float64Array:
+    """Each hour's rate: computed where ``fresh``, else from the cache at its last reading."""
+    at = fills.rows[np.maximum(last, 0)] if fills.rows.size else np.zeros(last.size, np.intp)
+    rate = np.where(last >= 0, readings.rate[at], np.nan)
+    since = np.maximum(last_index(fills.emptied, fills.series), fills.series)
+    rate[fresh] = _rates(fills.elapsed, fills.fill, last[fresh], since, config)
+    readings.rate[at[fresh]] = rate[fresh]
+    return rate
 
 
 def _emptyings(fill: Float64Array, series: IntpArray, config: WasteConfig) -> BoolArray:
@@ -114,8 +151,10 @@ def _rates(
     return theil_sen(elapsed, fill, last, inside & recent) * _HOUR_NS
 
 
-def fire_alerts(readings: Readings, config: WasteConfig, floor: int) -> tuple[Points, BoolArray]:
-    """New ``fire`` alerts and the updated ``fire_alerted`` column."""
+def fire_alerts(
+    readings: Readings, config: WasteConfig, changed: BoolArray
+) -> tuple[Points, BoolArray]:
+    """New ``fire`` alerts (at ``changed`` readings only) and the updated ``fire_alerted``."""
     rows = np.flatnonzero(~np.isnan(readings.temperature))
     temperature = readings.temperature[rows]
     series = block_starts(readings.device[rows])
@@ -125,7 +164,7 @@ def fire_alerts(readings: Readings, config: WasteConfig, floor: int) -> tuple[Po
     active = hot | (rise > config.fire_rise_c)
     time_ns = readings.time_ns[rows]
     starts = episode_starts(active, time_ns, series, seconds_to_ns(config.rearm_s))
-    new = unalerted(active, starts, readings.fire_alerted[rows]) & (time_ns >= floor)
+    new = unalerted(active, starts, readings.fire_alerted[rows]) & changed[rows]
     marked = readings.fire_alerted.copy()
     marked[rows[new]] = True
     messages = [

@@ -15,7 +15,8 @@ import numpy as np
 
 from processors.base import Batch, BoolArray, Float64Array, Int32Array, Int64Array
 from processors.episodes import block_starts, last_index, previous
-from processors.windows import Arrays, IntpArray
+from processors.partials import IntpArray
+from processors.windows import Arrays
 
 __all__ = ["Readings", "View"]
 
@@ -34,6 +35,7 @@ class Readings:
     pending: BoolArray
     fire_alerted: BoolArray  # this reading started a fire alert
     full_alerted: BoolArray  # this reading's hour started a bin_full alert
+    rate: Float64Array  # cached fill rate of the hour this reading ends (valid unless pending)
 
     @classmethod
     def empty(cls) -> Readings:
@@ -55,6 +57,7 @@ class Readings:
             np.ones(n, dtype=np.bool_),
             no,
             no.copy(),
+            np.full(n, np.nan),
         )
 
     def __len__(self) -> int:
@@ -64,10 +67,11 @@ class Readings:
         """End of each reading's UTC hour."""
         return (self.time_ns // _HOUR_NS + 1) * _HOUR_NS
 
-    def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array]:
-        """Merged readings with ``pending`` marked, and the devices that got new readings."""
+    def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array, Int64Array]:
+        """Merged readings with ``pending`` marked; the devices that got new readings, and
+        the time of the earliest new reading of each."""
         merged = self._concat(new)
-        order = np.lexsort((merged.temperature, merged.fill, merged.time_ns, merged.device))
+        order = merged._order()
         merged = merged._take(order)
         is_new = order >= len(self)
         start = block_starts(merged.device)
@@ -78,18 +82,44 @@ class Readings:
         first_dirty = np.full(merged.device.size, _LATEST)
         np.minimum.at(first_dirty, start[is_new], dirty[is_new])
         merged.pending |= merged.time_ns >= first_dirty[start]
-        return merged, np.unique(new.device)
+        devices, first = np.unique(merged.device[is_new], return_index=True)
+        return merged, devices, merged.time_ns[is_new][first]
 
-    def devices(self, codes: Int32Array) -> View:
-        """The readings of the given devices (still sorted) and where they sit in ``self``."""
-        rows = np.flatnonzero(np.isin(self.device, codes))
+    def around(self, codes: Int32Array, since: Int64Array) -> View:
+        """Readings of devices ``codes`` (sorted) from ``since`` (per device) on, plus each
+        device's last reading before that (the context a first reading is judged against)."""
+        at = np.clip(np.searchsorted(codes, self.device), 0, max(codes.size - 1, 0))
+        chosen = (codes[at] == self.device) if codes.size else np.zeros(len(self), np.bool_)
+        cut = np.where(chosen, since[at] if codes.size else 0, _LATEST)
+        rows = np.flatnonzero(chosen & self._from(cut))
         return View(rows, self._take(rows))
 
     def prune(self, cut: int) -> Readings:
         """Drop readings before ``cut``, keeping each device's last one before it."""
+        return self._take(np.flatnonzero(self._from(np.full(len(self), cut, dtype=np.int64))))
+
+    def _from(self, cut: Int64Array) -> BoolArray:
+        """Rows at or after their ``cut``, and the last row before it of each device."""
         old = self.time_ns < cut
-        last_old = np.r_[old[:-1] & ~(old[1:] & (self.device[1:] == self.device[:-1])), old[-1:]]
-        return self._take(np.flatnonzero(~old | last_old))
+        same_next = self.device[1:] == self.device[:-1]
+        last_old = np.r_[old[:-1] & ~(old[1:] & same_next), old[-1:]]
+        keep: BoolArray = ~old | last_old
+        return keep
+
+    def _order(self) -> IntpArray:
+        """Sort order by (device, time, fill, temperature); NaN sorts last."""
+        if not len(self):
+            return np.arange(0, dtype=np.intp)
+        t0, d0 = int(self.time_ns.min()), int(self.device.min())
+        span = int(self.time_ns.max()) - t0 + 1
+        if (int(self.device.max()) - d0 + 1) * span >= 2**62:
+            return np.lexsort((self.temperature, self.fill, self.time_ns, self.device))
+        primary = (self.device.astype(np.int64) - d0) * span + (self.time_ns - t0)
+        order = np.argsort(primary, kind="stable")  # fast: mostly one sorted run
+        ranked = primary[order]
+        if np.any(ranked[1:] == ranked[:-1]):  # same device and time: order by the values too
+            return np.lexsort((self.temperature, self.fill, primary))
+        return order
 
     def state(self) -> Arrays:
         """Arrays to snapshot."""

@@ -34,9 +34,10 @@ import numpy as np
 from ingest.errors import ConfigError
 from processors.base import ABSENT_INT, Batch, Float64Array, Points, alert_points
 from processors.calendar import LocalCalendar
+from processors.partials import Partials, group, reduce_rows, regroup, unpack
 from processors.sample import priority
 from processors.stage import WindowedProcessor, seconds_to_ns
-from processors.windows import Closed, Partials, WindowStore, group, reduce_rows, regroup, unpack
+from processors.windows import Closed, WindowStore
 
 __all__ = ["NoiseConfig", "NoiseProcessor", "energy", "lden", "level"]
 

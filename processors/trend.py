@@ -19,7 +19,7 @@ __all__ = ["theil_sen"]
 
 IntpArray = npt.NDArray[np.intp]
 
-_CHUNK_ELEMENTS: Final = 1 << 22
+_CHUNK_ELEMENTS: Final = 1 << 20
 
 
 def theil_sen(x: Float64Array, y: Float64Array, last: IntpArray, use: BoolArray) -> Float64Array:

@@ -27,9 +27,9 @@ from typing import Final
 import numpy as np
 
 from ingest.errors import ConfigError
-from processors.base import Batch, Float64Array, Points
+from processors.base import Batch, Float64Array, Int32Array, Int64Array, Points
 from processors.bins import derive_hours, fire_alerts, hour_alerts, hour_points
-from processors.history import Readings
+from processors.history import Readings, View
 from processors.stage import WindowedProcessor, seconds_to_ns
 from processors.windows import Arrays
 
@@ -84,14 +84,19 @@ class WasteProcessor(WindowedProcessor):
             )
         super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
         self._readings = Readings.empty()
+        self._rearm_ns = seconds_to_ns(self.config.rearm_s)
 
     def _fold(self, batch: Batch) -> list[Points]:
         new = Readings.from_batch(batch)
         if not len(new):
             return []
-        self._readings, touched = self._readings.insert(new, self.clock.floor)
-        view = self._readings.devices(touched)
-        alerts, marked = fire_alerts(view.readings, self.config, self.clock.floor)
+        floor = self.clock.floor
+        self._readings, touched, first_new = self._readings.insert(new, floor)
+        # Only readings from the earliest new one on can change state; an episode reaches back
+        # at most ``rearm`` (plus an hour of margin for the previous reading).
+        view = self._readings.around(touched, first_new - self._rearm_ns - _HOUR_NS)
+        changed = view.readings.time_ns >= np.maximum(_per_row(view, touched, first_new), floor)
+        alerts, marked = fire_alerts(view.readings, self.config, changed)
         self._readings.fire_alerted[view.rows] = marked
         return [alerts]
 
@@ -99,8 +104,11 @@ class WasteProcessor(WindowedProcessor):
         due = self._readings.pending & (self._readings.hour_end() <= watermark)
         if not due.any():
             return []
-        view = self._readings.devices(np.unique(self._readings.device[due]))
-        hours = derive_hours(view.readings, self.config)
+        codes, first = np.unique(self._readings.device[due], return_index=True)
+        first_due = self._readings.time_ns[due][first] // _HOUR_NS * _HOUR_NS
+        view = self._readings.around(codes, first_due - self.config.history_ns())
+        hours = derive_hours(view.readings, self.config, _per_row(view, codes, first_due))
+        self._readings.rate[view.rows] = view.readings.rate
         emit = hours.any_of(due[view.rows]) & hours.has_fill
         alerts, marked = hour_alerts(view.readings, hours, emit, self.config)
         self._readings.full_alerted[view.rows] = marked
@@ -108,10 +116,15 @@ class WasteProcessor(WindowedProcessor):
         return [hour_points(hours, emit), alerts]
 
     def _expire(self, floor: int) -> None:
-        self._readings = self._readings.prune(floor - self.config.history_ns())
+        self._readings = self._readings.prune(max(floor - self.config.history_ns(), -(2**63)))
 
     def _state(self) -> Arrays:
         return self._readings.state()
 
     def _load(self, arrays: Arrays) -> None:
         self._readings = Readings.load(arrays)
+
+
+def _per_row(view: View, codes: Int32Array, per_device: Int64Array) -> Int64Array:
+    """A per-device value (``codes`` sorted) spread over the rows of a view of those devices."""
+    return per_device[np.searchsorted(codes, view.readings.device)]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.demo import EXAMPLE_QUERIES
 from simulators.servers import InfluxV1, Mosquitto, wait_until
 from simulators.servers.service import CityIngest
 from tests.e2e import (
@@ -48,6 +49,8 @@ def test_each_network_lands_exactly_the_manifest(
     assert counts["received"] == len(manifest)
     result = reconcile_run(tmp_path, influxdb, manifest)
     assert result.ok, result.report()
+    for title, query in EXAMPLE_QUERIES:  # the queries the demo and README show analysts
+        assert influxdb.query(query), f"no rows for '{title}'"
 
 
 def test_ack_after_write_survives_a_crash_while_the_database_is_down(

@@ -92,6 +92,9 @@ class DeadLetterStore:
         if not letters:
             return 0
         size = self.path.stat().st_size if self.path.exists() else 0
+        # a crash mid-append can leave a torn last line: start on a fresh line after it
+        separator = b"\n" if size and not self._ends_with_newline() else b""
+        size += len(separator)
         lines: list[bytes] = []
         for letter in letters:
             line = json.dumps(letter.to_json(), ensure_ascii=False).encode("utf-8") + b"\n"
@@ -102,7 +105,7 @@ class DeadLetterStore:
         dropped = len(letters) - len(lines)
         if lines:
             with self.path.open("ab") as handle:
-                handle.write(b"".join(lines))
+                handle.write(separator + b"".join(lines))
                 handle.flush()
                 os.fsync(handle.fileno())
         if dropped:
@@ -116,12 +119,27 @@ class DeadLetterStore:
             )
         return dropped
 
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+
 
 def read_dead_letters(path: Path) -> Iterator[DeadLetter]:
-    """Every record of a dead-letter file, oldest first."""
+    """Every record of a dead-letter file, oldest first.
+
+    A line that is not a record is skipped with a warning: it is the torn tail of an append
+    that a crash cut short, whose uplink was never acknowledged, so the broker redelivers it.
+    """
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield DeadLetter.from_json(json.loads(line))
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                letter = DeadLetter.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s line %d is not a dead letter (%s); skipped", path, number, exc)
+                continue
+            yield letter
