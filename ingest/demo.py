@@ -43,7 +43,7 @@ EXAMPLE_QUERIES = (
         "SELECT max(laeq) FROM noise WHERE time > now() - 1d GROUP BY device",
     ),
     (
-        "Bins above 80 % full, latest reading",
+        "Latest fill level per bin",
         "SELECT last(fill_pct) FROM waste WHERE time > now() - 7d GROUP BY device, district",
     ),
 )
@@ -149,7 +149,9 @@ async def _demo(
     elapsed = time.monotonic() - started
     stop.set()
     totals = await service
-    _print_report(totals, published, elapsed, endpoints.influx_url, workdir)
+    _print_report(
+        totals, published, elapsed, endpoints.influx_url, workdir, keep=args.workdir is not None
+    )
     return 0 if totals.balanced() and totals.received == published else 1
 
 
@@ -165,7 +167,13 @@ def count_points(influx_url: str, measurement: str, database: str = "city") -> i
 
 
 def _print_report(
-    totals: Accounting, published: int, elapsed: float, influx_url: str, workdir: Path
+    totals: Accounting,
+    published: int,
+    elapsed: float,
+    influx_url: str,
+    workdir: Path,
+    *,
+    keep: bool,
 ) -> None:
     rows = [("published by the simulator", published), ("received", totals.received)]
     rows += [(o.value, totals.outcomes[o]) for o in Outcome]
@@ -179,7 +187,10 @@ def _print_report(
     print(
         f"\n{totals.received} uplinks in {elapsed:.1f} s; accounting balanced: {totals.balanced()}"
     )
-    print(f"dead letters: {workdir / 'dead-letter' / 'dead-letter.jsonl'}")
+    if keep:
+        print(f"registry, config and dead letters: {workdir}")
+    else:
+        print("the demo's temp dir is removed on exit: pass --workdir DIR to keep it")
     print(f"\nTry these InfluxQL queries (database 'city', {influx_url}):")
     for title, query in EXAMPLE_QUERIES:
         print(f"  -- {title}\n  {query}")
