@@ -48,6 +48,7 @@ lint: $(STAMP)
 check: lint test
 
 bench: setup
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import end_to_end, influx_clients, mqtt_clients
+from benchmarks import end_to_end, influx_clients, mqtt_clients, processors
 
 BENCHES = {
     "mqtt_clients": mqtt_clients.run,
     "influx_clients": influx_clients.run,
     "end_to_end": end_to_end.run,
+    "processors": processors.run,
 }
 
 if __name__ == "__main__":

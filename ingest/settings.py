@@ -328,7 +328,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
         )
     if kind == "extra_forbidden":
         return ConfigError(key, "is not a known setting", _spelling_fix(loc))
-    fix = "fix the value (docs/configuration.md lists every key)"
+    fix = "fix the value (config/city-ingest.toml shows each key)"
     message = str(first["msg"])
     if kind == "value_error":  # our validators write "problem; fix"
         problem, _, own_fix = message.removeprefix("Value error, ").partition("; ")
@@ -348,4 +348,4 @@ def _spelling_fix(loc: tuple[int | str, ...]) -> str:
             model = get_args(annotation)[0] if get_origin(annotation) is list else annotation
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     hint = f" (did you mean `{close[0]}`?)" if close else ""
-    return f"fix its spelling{hint} or remove it (docs/configuration.md lists every key)"
+    return f"fix its spelling{hint} or remove it (config/city-ingest.toml shows each key)"

@@ -124,7 +124,9 @@ class AirProcessor(WindowedProcessor):
 
     def __init__(self, config: AirConfig | None = None) -> None:
         self.config = config or AirConfig()
-        super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
+        super().__init__(
+            self.config.lateness_s, self.config.horizon_s, f"air/1/{self.config.timezone}"
+        )
         self._calendar = LocalCalendar(self.config.timezone, (0,))
         self._hours = WindowStore(POLLUTANTS)
         self._days = WindowStore(tuple(self.config.guidelines()))

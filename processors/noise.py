@@ -97,7 +97,11 @@ class NoiseProcessor(WindowedProcessor):
                 "interval_s must be > 0 and sample_size ≥ 1",
                 "set the nodes' reporting interval and a sample size such as 64",
             )
-        super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
+        super().__init__(
+            self.config.lateness_s,
+            self.config.horizon_s,
+            f"noise/1/{self.config.timezone}/{self.config.sample_size}",
+        )
         self._calendar = LocalCalendar(self.config.timezone, _BOUNDARY_HOURS)
         self._hours = WindowStore(("energy", "lamax"), self.config.sample_size)
         self._days = WindowStore(_PERIODS)
@@ -157,8 +161,15 @@ class NoiseProcessor(WindowedProcessor):
         new = (loud | loud_night) & (daily.fields["coverage"] >= cfg.min_coverage)
         value = np.where(loud, daily.fields["lden"], daily.fields["lnight"])[new]
         messages = [
-            f"Lden {d:.1f} dB (limit {cfg.lden_limit_db:g}), Lnight {n:.1f} dB "
-            f"(limit {cfg.lnight_limit_db:g}); WHO 2018 road traffic guideline exceeded"
+            ", ".join(
+                f"{name} {v:.1f} dB (limit {limit:g})"
+                for name, v, limit in (
+                    ("Lden", d, cfg.lden_limit_db),
+                    ("Lnight", n, cfg.lnight_limit_db),
+                )
+                if np.isfinite(v)
+            )
+            + "; WHO 2018 road-traffic guideline exceeded"
             for d, n in zip(daily.fields["lden"][new], daily.fields["lnight"][new], strict=True)
         ]
         return alert_points("noise_exceedance", days.device[new], days.start[new], value, messages)

@@ -28,7 +28,12 @@ def seconds_to_ns(seconds: float) -> int:
 
 
 class WindowedProcessor(ABC):
-    """``process``/``flush``/``snapshot``/``restore`` on top of an ``EventClock``."""
+    """``process``/``flush``/``snapshot``/``restore`` on top of an ``EventClock``.
+
+    ``fingerprint`` names the state layout (kind, format version and the settings that shape the
+    state, such as the time zone of local days); a snapshot only restores into a processor with
+    the same one. Thresholds may change across a restart.
+    """
 
     def __init__(self, lateness_s: float, horizon_s: float, fingerprint: str) -> None:
         if lateness_s < 0 or horizon_s < 0:
@@ -72,7 +77,7 @@ class WindowedProcessor(ABC):
         if str(arrays.pop(_FINGERPRINT)) != self._fingerprint:
             raise ConfigError(
                 "processors",
-                "the snapshot was taken with different processor settings",
+                "the snapshot's state layout differs (other kind, time zone or sample size)",
                 "restore with the settings it was taken with, or start without the snapshot",
             )
         self.clock.load(arrays)

@@ -82,7 +82,7 @@ class WasteProcessor(WindowedProcessor):
                 f"a fill rate needs at least 2 points, got {self.config.rate_points}",
                 "set rate_points to 2 or more (default 16)",
             )
-        super().__init__(self.config.lateness_s, self.config.horizon_s, repr(self.config))
+        super().__init__(self.config.lateness_s, self.config.horizon_s, "waste/1")
         self._readings = Readings.empty()
         self._rearm_ns = seconds_to_ns(self.config.rearm_s)
 

@@ -130,6 +130,7 @@ class WindowStore:
         self._keys: Int64Array = np.empty(0, dtype=np.int64)  # sorted
         self._slots: IntpArray = np.empty(0, dtype=np.intp)  # slot of each key
         self._free: IntpArray = np.empty(0, dtype=np.intp)
+        self._used = 0  # slots handed out so far (free or not); the rest is spare capacity
         self.columns: Arrays = {name: np.empty(0, dtype=dtype) for name, dtype in self._layout()}
 
     def __len__(self) -> int:
@@ -195,6 +196,7 @@ class WindowStore:
         self._keys = state["keys"].astype(np.int64)
         self._slots = np.arange(self._keys.size, dtype=np.intp)
         self._free = np.empty(0, dtype=np.intp)
+        self._used = int(self._keys.size)
         self.columns = {name: state[name].astype(dtype) for name, dtype in self._layout()}
         if self.sample is not None:
             self.sample.load({k[7:]: v for k, v in state.items() if k.startswith("sample.")})
@@ -212,10 +214,11 @@ class WindowStore:
 
     def _allocate(self, n: int) -> IntpArray:
         reuse, self._free = self._free[:n], self._free[n:]
+        fresh = np.arange(self._used, self._used + n - reuse.size, dtype=np.intp)
+        self._used += fresh.size
         capacity = self.columns["start"].size
-        fresh = np.arange(capacity, capacity + n - reuse.size, dtype=np.intp)
-        if fresh.size:
-            self._grow(max(2 * capacity, capacity + fresh.size, 64))
+        if self._used > capacity:
+            self._grow(max(2 * capacity, self._used, 64))
         slots = np.concatenate([reuse, fresh])
         self._initialise(slots)
         return slots

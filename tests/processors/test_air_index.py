@@ -184,7 +184,8 @@ def test_snapshot_restore_continues_identically(rows: list[Reading], cut: int) -
     assert_same({**before, **after}, expected)
 
 
-def test_restore_refuses_a_snapshot_from_other_settings() -> None:
+def test_restore_refuses_a_snapshot_of_another_layout_but_not_new_thresholds() -> None:
     data = AirProcessor().snapshot()
-    with pytest.raises(ConfigError, match="different processor settings"):
-        AirProcessor(AirConfig(who_pm25_24h=25)).restore(data)
+    AirProcessor(AirConfig(who_pm25_24h=25)).restore(data)
+    with pytest.raises(ConfigError, match="state layout differs"):
+        AirProcessor(AirConfig(timezone="Europe/London")).restore(data)

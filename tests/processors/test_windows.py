@@ -71,3 +71,18 @@ def test_store_reuses_freed_slots_and_emits_only_dirty_closed_windows() -> None:
     )
     assert store.columns["start"].size == capacity
     assert store.take_closed(100).mean("x").tolist() == [3.0, 6.0, 5.0]
+
+
+def test_store_grows_only_when_its_slots_run_out() -> None:
+    store = WindowStore(("x",), sample_size=4)
+    for window in range(40):
+        keys = pack(np.array([window]), np.zeros(1, dtype=np.int32))
+        store.fold(
+            keys,
+            np.array([window]),
+            np.array([window + 1]),
+            reduce_rows(np.arange(1), 1, {"x": np.ones(1)}),
+        )
+    assert store.columns["start"].size == 64
+    assert store.sample is not None
+    assert store.sample.state(np.arange(40))["values"].shape == (40, 4)
