@@ -273,7 +273,9 @@ def _read_secret_files(raw: dict[str, Any], env: Mapping[str, str], base: Path) 
     """``<key>_file`` in the TOML (relative to ``base``) or ``…_FILE`` variables (winning)."""
     files: dict[tuple[str, str], tuple[Path, str]] = {}
     for section, table in raw.items():
-        for key in _SECRET_KEYS if isinstance(table, dict) else ():
+        if not isinstance(table, dict):
+            continue
+        for key in _SECRET_KEYS:
             file_name = table.pop(f"{key}_file", None)
             if file_name is not None:
                 files[section, key] = (base / str(file_name), f"{section}.{key}_file")
