@@ -16,6 +16,7 @@ from ingest.model import Kind
 from ingest.readings import FloatColumn, IntColumn
 from ingest.registry import Registry
 from ingest.schema import fields_of
+from processors.waste import fill_percent
 
 __all__ = ["QC_FAIL", "QC_MISSING", "QC_PASS", "QC_SUSPECT", "Readings", "validate"]
 
@@ -61,13 +62,6 @@ def validate(
         for name, values in columns.items()
     }
     return Readings(kind, device, time_ns, columns, qc)
-
-
-def fill_percent(distance: FloatColumn, empty: FloatColumn, full: FloatColumn) -> FloatColumn:
-    """Bin fill from the ultrasonic distance: 100·(E − d)/(E − F), clamped to [0, 100]."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fill = 100.0 * (empty - distance) / (empty - full)
-    return np.clip(fill, 0.0, 100.0)
 
 
 def _range_flags(values: FloatColumn, low: float, high: float) -> QcColumn:

@@ -10,7 +10,8 @@ import pytest
 from ingest.decoders import decoder_kinds, load_config
 from ingest.model import Kind
 from ingest.registry import Registry, load_registry
-from ingest.validation import QC_FAIL, QC_MISSING, QC_PASS, fill_percent, validate
+from ingest.validation import QC_FAIL, QC_MISSING, QC_PASS, validate
+from processors.waste import fill_percent
 from tests.test_registry import AIR, BIN, CONFIG, write_registry
 
 NAN = math.nan
