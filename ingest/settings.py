@@ -31,6 +31,7 @@ from pydantic import (
 
 from ingest.errors import ConfigError
 from ingest.model import Network
+from processors import AirConfig, NoiseConfig, WasteConfig
 
 __all__ = [
     "DeadLetterSettings",
@@ -169,8 +170,13 @@ class HttpSettings(_Section):
 
 
 class ProcessorSettings(_Section):
-    lateness: Annotated[float, Field(ge=0)] = 600.0  # seconds behind the newest event time
-    update_horizon: Annotated[float, Field(gt=0)] = 48 * 3600.0  # late data re-opens windows
+    """``[processors]``: one sub-table per kind, mirroring the processors' own config classes
+    (``processors.AirConfig``, ``NoiseConfig``, ``WasteConfig``), and where state is kept."""
+
+    state_dir: Path = Path("var/state")
+    air: AirConfig = AirConfig()
+    noise: NoiseConfig = NoiseConfig()
+    waste: WasteConfig = WasteConfig()
 
 
 class PrivacySettings(_Section):
@@ -311,6 +317,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         ("spool", "dir"),
         ("dead_letter", "dir"),
         ("mqtt", "ca_file"),
+        ("processors", "state_dir"),
     ):
         table = raw.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
@@ -328,7 +335,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
         return ConfigError(
             key, "is required but missing", f"add {where} (see config/city-ingest.toml)"
         )
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return ConfigError(key, "is not a known setting", _spelling_fix(loc))
     fix = "fix the value (config/city-ingest.toml shows each key)"
     message = str(first["msg"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 import numpy as np
 
@@ -70,6 +70,9 @@ _NAMES: Final = MappingProxyType({"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2",
 @dataclass(frozen=True, slots=True)
 class AirConfig:
     """Settings of the air processor (``[processors]``)."""
+
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     lateness_s: float = 600.0
     horizon_s: float = 48 * 3600.0

@@ -27,7 +27,7 @@ rewritten (same point) when a late reading re-emits the day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 import numpy as np
 
@@ -54,6 +54,9 @@ _PENALTY_DB: Final = (0.0, 5.0, 10.0)
 @dataclass(frozen=True, slots=True)
 class NoiseConfig:
     """Settings of the noise processor (``[processors]``)."""
+
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     lateness_s: float = 600.0
     horizon_s: float = 48 * 3600.0

@@ -22,7 +22,7 @@ State is the recent readings per bin, sorted by (device, time); hours are recomp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 import numpy as np
 
@@ -41,6 +41,9 @@ _HOUR_NS: Final = 3_600 * 10**9
 @dataclass(frozen=True, slots=True)
 class WasteConfig:
     """Settings of the waste processor (``[processors]``); thresholds are design suggestions."""
+
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     lateness_s: float = 600.0
     horizon_s: float = 48 * 3600.0
