@@ -55,6 +55,14 @@ class Metrics:
         self.write_retries = Counter(
             "city_ingest_write_retries", "InfluxDB write retries", registry=r
         )
+        self.aggregate_points = Counter(
+            "city_ingest_aggregate_points_written", "Aggregate and alert points written", registry=r
+        )
+        self.late_readings = Counter(
+            "city_ingest_late_readings",
+            "Readings older than the update horizon (reaggregate)",
+            registry=r,
+        )
         self.dead_letters_dropped = Counter(
             "city_ingest_dead_letters_dropped", "Dead letters dropped: store full", registry=r
         )

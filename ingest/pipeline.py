@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.http import HttpServer
@@ -72,6 +73,8 @@ class Pipeline:
             s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now
         )
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
+        self._device_tags = tags
+        self.aggregator = Aggregator(s.processors)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
         self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup, tags)
         self.http = HttpServer(s.http.listen, self)
@@ -84,6 +87,7 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> Accounting:
         """Run until ``stop`` is set, then drain and return the totals."""
         self.dead_letters.open()
+        self.aggregator.load()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
             await stack.enter_async_context(self.http)
@@ -95,6 +99,7 @@ class Pipeline:
             finally:
                 self.source.pause()
                 await self._drain(queue, writer)
+                self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
 
@@ -165,6 +170,19 @@ class Pipeline:
         reasons = Tally(letter.reason for letter in dead.values())
         points = len(prepared.lines) - len(result.rejected)
         self.metrics.count(len(prepared.messages), outcomes, reasons, points)
+        await self._aggregate(prepared)
+
+    async def _aggregate(self, prepared: Prepared) -> None:
+        """Fold the batch's acknowledged readings into the aggregates; write what they emit."""
+        late_before = self.aggregator.late
+        lines = points_lines(self.aggregator.process(prepared.readings), self._device_tags)
+        self.metrics.late_readings.inc(self.aggregator.late - late_before)
+        if not lines:
+            return
+        result = await self.sink.write(lines)
+        self.metrics.aggregate_points.inc(len(lines) - len(result.rejected))
+        for index, why in result.rejected:
+            log.error("InfluxDB refused an aggregate point (%s): %s", why.strip(), lines[index])
 
 
 def _rejected(message: Message, why: str) -> DeadLetter:

@@ -26,7 +26,8 @@ from ingest.registry import Registry
 from ingest.schema import FIELDS
 from ingest.settings import SourceSettings
 from ingest.sinks.deadletter import DeadLetter
-from ingest.validation import QC_MISSING, Readings, validate
+from ingest.validation import QC_MISSING, validate
+from processors import Batch
 
 __all__ = ["Prepared", "Transformer", "device_tag_suffixes"]
 
@@ -48,7 +49,7 @@ class Prepared:
     origins: list[int] = field(default_factory=list)  # message index per line
     dead: list[tuple[int, DeadLetter]] = field(default_factory=list)
     duplicates: int = 0
-    readings: list[Readings] = field(default_factory=list)
+    readings: list[tuple[Kind, Batch]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -139,8 +140,8 @@ class Transformer:
         readings = validate(
             kind, codes[batch.rows], batch.time_ns, _kind_columns(kind, batch), self._registry
         )
-        prepared.readings.append(readings)
-        self._add(prepared, origin[batch.rows], _reading_lines(readings, self._device_tags))
+        prepared.readings.append((kind, readings))
+        self._add(prepared, origin[batch.rows], _reading_lines(kind, readings, self._device_tags))
         self._add(prepared, origin, _link_lines(members, batch, self._device_tags))
 
     @staticmethod
@@ -157,18 +158,20 @@ def _kind_columns(kind: Kind, batch: DecodedBatch) -> dict[str, npt.NDArray[np.f
     return {name: values for name, values in batch.columns.items() if name in names}
 
 
-def _reading_lines(readings: Readings, device_tags: Sequence[str]) -> list[tuple[int, str]]:
+def _reading_lines(
+    kind: Kind, readings: Batch, device_tags: Sequence[str]
+) -> list[tuple[int, str]]:
     fields: dict[LineSpec, npt.NDArray[np.generic]] = {}
-    for spec in FIELDS[readings.kind]:
-        if spec.name not in readings.columns:
+    for spec in FIELDS[kind]:
+        if spec.name not in readings.values:
             continue
         ftype = FieldType.BOOL if spec.boolean else FieldType.FLOAT
-        fields[LineSpec(spec.name, ftype)] = readings.columns[spec.name]
+        fields[LineSpec(spec.name, ftype)] = readings.values[spec.name]
         qc = readings.qc[spec.name].astype(np.float64)
         qc[readings.qc[spec.name] == QC_MISSING] = np.nan
         fields[LineSpec(f"{spec.name}_qc", FieldType.INT)] = qc
     tags = [device_tags[code] for code in readings.device.tolist()]
-    return format_lines(readings.kind.value, tags, readings.time_ns, fields)
+    return format_lines(kind.value, tags, readings.time_ns, fields)
 
 
 def _link_lines(

@@ -7,8 +7,6 @@ A value outside its field's physical range (``ingest.schema``) is kept with QART
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 
@@ -16,9 +14,10 @@ from ingest.model import Kind
 from ingest.readings import FloatColumn, IntColumn
 from ingest.registry import Registry
 from ingest.schema import fields_of
+from processors.base import Batch
 from processors.waste import fill_percent
 
-__all__ = ["QC_FAIL", "QC_MISSING", "QC_PASS", "QC_SUSPECT", "Readings", "validate"]
+__all__ = ["QC_FAIL", "QC_MISSING", "QC_PASS", "QC_SUSPECT", "validate"]
 
 # IOOS QARTOD flag values (QARTOD flag manual; ioos_qc QartodFlags)
 QC_PASS = np.uint8(1)
@@ -29,28 +28,15 @@ QC_MISSING = np.uint8(9)
 QcColumn = npt.NDArray[np.uint8]
 
 
-@dataclass(slots=True)
-class Readings:
-    """Validated readings of one kind, one row per reading, columns by schema field."""
-
-    kind: Kind
-    device: npt.NDArray[np.int32]  # registry device codes
-    time_ns: IntColumn
-    columns: dict[str, FloatColumn]
-    qc: dict[str, QcColumn]
-
-    def __len__(self) -> int:
-        return int(self.time_ns.shape[0])
-
-
 def validate(
     kind: Kind,
     device: npt.NDArray[np.int32],
     time_ns: IntColumn,
     columns: dict[str, FloatColumn],
     registry: Registry,
-) -> Readings:
-    """Derive fields (waste fill %) and flag every field against its physical range."""
+) -> Batch:
+    """Readings of ``kind`` as a processors ``Batch``: derived fields (waste fill %) added and
+    every field flagged against its physical range."""
     columns = dict(columns)
     if kind is Kind.WASTE and "distance_mm" in columns:
         columns["fill_pct"] = fill_percent(
@@ -61,7 +47,7 @@ def validate(
         name: _range_flags(values, spec[name].low, spec[name].high)
         for name, values in columns.items()
     }
-    return Readings(kind, device, time_ns, columns, qc)
+    return Batch(device, time_ns, columns, qc)
 
 
 def _range_flags(values: FloatColumn, low: float, high: float) -> QcColumn:

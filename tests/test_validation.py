@@ -34,7 +34,7 @@ def test_flags_in_range_out_of_range_and_missing(registry: Registry) -> None:
     )
     assert readings.qc["pm25"].tolist() == [1, 4, 4, 9, 1, 1]  # range ends are in range
     assert readings.qc["humidity"].tolist() == [1, 1, 1, 1, 4, 9]
-    np.testing.assert_array_equal(readings.columns["pm25"], pm25)  # failed values are kept
+    np.testing.assert_array_equal(readings.values["pm25"], pm25)  # failed values are kept
     assert readings.qc["pm25"].dtype == np.uint8
     assert len(readings) == 6
 
@@ -75,7 +75,7 @@ def test_waste_readings_get_fill_from_the_registry(registry: Registry) -> None:
         {"distance_mm": np.array([812.0, 9000.0, NAN])},
         registry,
     )
-    assert readings.columns["fill_pct"][0] == 36.0
-    assert readings.columns["fill_pct"][1] == 0.0  # clamped: the reading itself fails
+    assert readings.values["fill_pct"][0] == 36.0
+    assert readings.values["fill_pct"][1] == 0.0  # clamped: the reading itself fails
     assert readings.qc["distance_mm"].tolist() == [1, 4, 9]
     assert readings.qc["fill_pct"].tolist() == [1, 1, 9]

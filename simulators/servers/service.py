@@ -73,6 +73,9 @@ dir = "{workdir / "spool"}"
 [http]
 listen = "{http_listen}"
 
+[processors]
+state_dir = "{workdir / "state"}"
+
 [privacy]
 pseudonym_key_file = "{key_file}"
 {extra}"""
