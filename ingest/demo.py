@@ -31,8 +31,17 @@ from simulators.servers.service import write_service_config
 
 __all__ = ["MEASUREMENTS", "add_arguments", "count_points", "run"]
 
-MEASUREMENTS = ("air", "noise", "waste", "link", "air_1h", "noise_1h", "noise_1d", "waste_state",
-                "alert")
+MEASUREMENTS = (
+    "air",
+    "noise",
+    "waste",
+    "link",
+    "air_1h",
+    "noise_1h",
+    "noise_1d",
+    "waste_state",
+    "alert",
+)
 EXAMPLE_QUERIES = (
     (
         "PM2.5 per district, hourly mean of readings that passed QC",

@@ -75,6 +75,9 @@ class Metrics:
         self.write_seconds = Histogram(
             "city_ingest_write_seconds", "InfluxDB write latency", registry=r
         )
+        self.mqtt_connected = Gauge(
+            "city_ingest_mqtt_connected", "1 while connected and subscribed", registry=r
+        )
         self.in_flight = Gauge(
             "city_ingest_in_flight", "Messages received, not yet acked", registry=r
         )

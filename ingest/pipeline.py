@@ -28,7 +28,7 @@ from ingest.registry import Registry, load_registry
 from ingest.settings import Settings
 from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
 from ingest.sinks.influx import InfluxSink
-from ingest.sources.mqtt import MqttSource
+from ingest.sources.mqtt import MqttSource, SourceState
 from ingest.transform import Prepared, Transformer, device_tag_suffixes
 
 __all__ = ["Pipeline", "Plan", "plan"]
@@ -77,6 +77,9 @@ class Pipeline:
         self.aggregator = Aggregator(s.processors)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
         self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup, tags)
+        self.metrics.mqtt_connected.set_function(
+            lambda: float(self.source.state is SourceState.SUBSCRIBED)
+        )
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
 

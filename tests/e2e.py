@@ -84,7 +84,7 @@ def public_names(workdir: Path) -> dict[str, str]:
 
 
 def reconcile_run(
-    workdir: Path, influx: InfluxV1, manifest: list[dict[str, Any]]
+    workdir: Path, influx: InfluxV1, manifest: list[dict[str, Any]], *, redelivery: bool = False
 ) -> Reconciliation:
     names = public_names(workdir)
 
@@ -92,7 +92,9 @@ def reconcile_run(
         return influx.query(f'SELECT * FROM "{measurement}" GROUP BY *')
 
     letters = read_dead_letters(workdir / "dead-letter" / FILE_NAME)
-    return reconcile(manifest, rows_of, letters, lambda eui: names.get(eui, eui))
+    return reconcile(
+        manifest, rows_of, letters, lambda eui: names.get(eui, eui), redelivery=redelivery
+    )
 
 
 def expected_counts(manifest: list[dict[str, Any]]) -> Counter[str]:

@@ -85,3 +85,39 @@ def test_ack_after_write_survives_a_crash_while_the_database_is_down(
     result = reconcile_run(tmp_path, influxdb, manifest)
     assert result.ok, result.report()
     assert result.points["air"] + result.points["noise"] + result.points["waste"] == len(manifest)
+
+
+def test_service_reconnects_after_a_broker_restart(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    make_registry(tmp_path, devices=5, seed=5)
+    with CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url) as service:
+        first = simulate(tmp_path, mosquitto.port, "--messages", "300", "--seed", "5")
+        wait_for_accounting(service, len(first))
+        mosquitto.restart()  # same port, persistent sessions kept
+        wait_until(
+            lambda: service.metrics()["city_ingest_mqtt_connected"] == 1,
+            30,
+            message="the service did not reconnect",
+        )
+        second = simulate(
+            tmp_path,
+            mosquitto.port,
+            "--messages",
+            "300",
+            "--seed",
+            "6",
+            "--start",
+            "2026-01-02T00:00:00+00:00",
+        )
+        counts = wait_for_accounting(service, len(first) + len(second))
+    # QoS 1 is at-least-once: a broker stopped before it read our last PUBACKs delivers those
+    # messages again. Dedup makes them duplicates; the points in InfluxDB stay exact.
+    expected = expected_counts(first + second)
+    redelivered = counts["received"] - len(first) - len(second)
+    assert counts["written"] == expected["written"]
+    assert counts["duplicate"] + counts["dead_letter"] == (
+        expected["duplicate"] + expected["dead_letter"] + redelivered
+    )
+    result = reconcile_run(tmp_path, influxdb, first + second, redelivery=True)
+    assert result.ok, result.report()
