@@ -6,13 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics
 
-.PHONY: help setup servers demo test lint check bench clean
+.PHONY: help setup servers demo test lint check bench clean docs secrets certs compose-check
 
 help:
 	@echo "make demo   - run a short simulated city end to end and print what landed"
 	@echo "make test   - run the test suite against real Mosquitto and InfluxDB"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks, printed as tables"
+	@echo "make docs   - regenerate docs/configuration.md from the settings models"
+	@echo "make secrets certs - random secrets in ./secrets, a CA and broker certificate in ./certs"
+	@echo "make compose-check - the docker compose deployment's checks (tests/deploy)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +56,54 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis var
+
+docs: $(STAMP)
+	$(BIN)/python -m ingest.configdoc docs/configuration.md
+
+# ---------------------------------------------------------------- docker compose (docs/deploy.md)
+# Secrets: one random token per file, never overwritten (InfluxDB reads its admin token only when
+# it initialises its volume). The folder is private (0700); the files are 0644 because compose
+# bind-mounts them into containers whose users (city-ingest, grafana, mosquitto) differ from
+# yours. Both folders ignore themselves in git.
+SECRETS_DIR ?= secrets
+SECRET_NAMES := influxdb_admin_password influxdb_admin_token grafana_admin_password \
+	grafana_influxdb_password mqtt_ingest_password mqtt_tts_password mqtt_chirpstack_password \
+	mqtt_kpn_password mqtt_simulator_password pseudonym_key
+CERTS_DIR ?= certs
+# The broker certificate's names: the compose service name, and where network servers reach it
+# (add your public host name, e.g. CERT_HOSTS=DNS:mqtt.example.org,DNS:mosquitto).
+CERT_HOSTS ?= DNS:mosquitto,DNS:localhost,IP:127.0.0.1
+CERT_DAYS ?= 825
+
+secrets:
+	@mkdir -p $(SECRETS_DIR) && chmod 700 $(SECRETS_DIR) && echo '*' > $(SECRETS_DIR)/.gitignore
+	@for name in $(SECRET_NAMES); do \
+	  file="$(SECRETS_DIR)/$$name"; \
+	  if [ -s "$$file" ]; then echo "kept    $$file"; continue; fi; \
+	  openssl rand -hex 32 > "$$file" && chmod 644 "$$file" && echo "created $$file"; \
+	done
+
+certs: $(CERTS_DIR)/server.crt
+
+# A private CA (ca.crt goes to each network server's MQTT integration) and the broker's
+# certificate signed by it; ECDSA P-256 keys.
+$(CERTS_DIR)/server.crt:
+	@mkdir -p $(CERTS_DIR) && chmod 700 $(CERTS_DIR) && echo '*' > $(CERTS_DIR)/.gitignore
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 3650 \
+	  -subj "/CN=city-ingest MQTT CA" -keyout $(CERTS_DIR)/ca.key -out $(CERTS_DIR)/ca.crt \
+	  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -subj "/CN=mosquitto" \
+	  -keyout $(CERTS_DIR)/server.key -out $(CERTS_DIR)/server.csr
+	openssl x509 -req -in $(CERTS_DIR)/server.csr -CA $(CERTS_DIR)/ca.crt \
+	  -CAkey $(CERTS_DIR)/ca.key -CAcreateserial -days $(CERT_DAYS) -out $@ \
+	  -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' '$(CERT_HOSTS)')
+	@rm -f $(CERTS_DIR)/server.csr $(CERTS_DIR)/ca.srl
+	@chmod 600 $(CERTS_DIR)/ca.key && chmod 644 $(CERTS_DIR)/server.key $(CERTS_DIR)/*.crt
+
+# Everything docker-compose.yml uses, checked without a Docker engine; plus `docker compose
+# config` where the compose plugin is installed.
+compose-check: setup
+	$(BIN)/pytest tests/deploy -q
+	@if docker compose version >/dev/null 2>&1; then \
+	  docker compose --profile demo config --quiet && echo "docker compose config: OK"; \
+	else echo "docker compose config: skipped (no compose plugin)"; fi

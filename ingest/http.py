@@ -61,14 +61,22 @@ class HttpServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        problems = []
+        """Ready: subscribed, and InfluxDB takes writes or the spool has room for them."""
+        problems, notes = [], []
         source = self._pipeline.source
         if source.state is not SourceState.SUBSCRIBED:
             problems.append(f"mqtt: {source.state.value} {source.last_error}".strip())
-        sink = self._pipeline.sink
-        if sink.state is not SinkState.READY:
-            problems.append(f"influxdb: {sink.state.value} {sink.last_error}".strip())
-        body = json.dumps({"ready": not problems, "problems": problems})
+        storage = self._pipeline.storage
+        if storage.full:
+            problems.append(f"spool full ({storage.spool.bytes} bytes): not acknowledging")
+        elif storage.sink.state is SinkState.FAILING or not storage.spool.empty:
+            notes.append(
+                f"influxdb: {storage.sink.last_error or 'catching up'}; "
+                f"spooling ({storage.spool.records} batches)"
+            )
+        body = json.dumps({"ready": not problems, "problems": problems, "notes": notes})
         return web.Response(
-            text=body + "\n", status=503 if problems else 200, content_type="application/json"
+            text=body + "\n",
+            status=503 if problems else 200,
+            content_type="application/json",
         )

@@ -78,6 +78,18 @@ class Metrics:
         self.mqtt_connected = Gauge(
             "city_ingest_mqtt_connected", "1 while connected and subscribed", registry=r
         )
+        self.spool_batches = Gauge(
+            "city_ingest_spool_batches", "Batches waiting in the spool", registry=r
+        )
+        self.spool_bytes = Gauge(
+            "city_ingest_spool_bytes", "Bytes waiting in the spool", registry=r
+        )
+        self.spool_oldest_age = Gauge(
+            "city_ingest_spool_oldest_age_seconds", "Age of the oldest spooled batch", registry=r
+        )
+        self.spool_full = Gauge(
+            "city_ingest_spool_full", "1 while the spool refuses batches", registry=r
+        )
         self.in_flight = Gauge(
             "city_ingest_in_flight", "Messages received, not yet acked", registry=r
         )

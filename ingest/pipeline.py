@@ -28,6 +28,8 @@ from ingest.registry import Registry, load_registry
 from ingest.settings import Settings
 from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
 from ingest.sinks.influx import InfluxSink
+from ingest.sinks.spool import Spool
+from ingest.sinks.storage import Storage
 from ingest.sources.mqtt import MqttSource, SourceState
 from ingest.transform import Prepared, Transformer, device_tag_suffixes
 
@@ -68,6 +70,14 @@ class Pipeline:
         self.metrics = Metrics()
         self.dead_letters = DeadLetterStore(s.dead_letter.dir, s.dead_letter.max_bytes)
         self.sink = InfluxSink(s.influxdb)
+        self.storage = Storage(
+            self.sink,
+            Spool(s.spool.dir, s.spool.max_bytes),
+            spool_after=s.spool.after,
+            on_rejected=self._spool_rejected,
+            now=now,
+        )
+        self._now = now
         in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
         self.source = MqttSource(
             s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now
@@ -77,11 +87,19 @@ class Pipeline:
         self.aggregator = Aggregator(s.processors)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
         self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup, tags)
-        self.metrics.mqtt_connected.set_function(
-            lambda: float(self.source.state is SourceState.SUBSCRIBED)
-        )
+        self._bind_gauges()
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
+
+    def _bind_gauges(self) -> None:
+        m, spool = self.metrics, self.storage.spool
+        m.mqtt_connected.set_function(lambda: float(self.source.state is SourceState.SUBSCRIBED))
+        m.spool_batches.set_function(lambda: spool.records)
+        m.spool_bytes.set_function(lambda: spool.bytes)
+        m.spool_oldest_age.set_function(
+            lambda: (self._now() - spool.oldest_ns) / 1e9 if spool.oldest_ns else 0.0
+        )
+        m.spool_full.set_function(lambda: float(self.storage.full))
 
     @property
     def totals(self) -> Accounting:
@@ -93,6 +111,7 @@ class Pipeline:
         self.aggregator.load()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
+            await stack.enter_async_context(self.storage)
             await stack.enter_async_context(self.http)
             await stack.enter_async_context(self.source)
             queue: asyncio.Queue[Prepared | None] = asyncio.Queue(_QUEUE_DEPTH)
@@ -152,7 +171,7 @@ class Pipeline:
 
     async def _finish(self, prepared: Prepared) -> None:
         started = time.perf_counter()
-        result = await self.sink.write(prepared.lines)
+        result = await self.storage.store(prepared.lines)
         self.metrics.write_seconds.observe(time.perf_counter() - started)
         self.metrics.write_retries.inc(result.retries)
         dead = dict(prepared.dead)
@@ -182,10 +201,29 @@ class Pipeline:
         self.metrics.late_readings.inc(self.aggregator.late - late_before)
         if not lines:
             return
-        result = await self.sink.write(lines)
+        result = await self.storage.store(lines)
         self.metrics.aggregate_points.inc(len(lines) - len(result.rejected))
         for index, why in result.rejected:
             log.error("InfluxDB refused an aggregate point (%s): %s", why.strip(), lines[index])
+
+    async def _spool_rejected(self, rejected: list[tuple[str, str]]) -> None:
+        """Spooled lines InfluxDB refused on replay: their messages were acknowledged when
+        spooled, so the lines themselves become the dead letters (topic ``spool``)."""
+        now = self._now()
+        letters = [
+            DeadLetter(
+                topic="spool",
+                payload=line.encode("utf-8"),
+                reason=Reason.REJECTED_BY_DB,
+                detail="influxdb.rejected",
+                message=why.strip()[:500],
+                received_ns=now,
+            )
+            for line, why in rejected
+        ]
+        self.metrics.dead_letters_dropped.inc(
+            await asyncio.to_thread(self.dead_letters.append, letters)
+        )
 
 
 def _rejected(message: Message, why: str) -> DeadLetter:

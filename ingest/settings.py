@@ -149,6 +149,7 @@ class DedupSettings(_Section):
 class SpoolSettings(_Section):
     dir: Path = Path("var/spool")
     max_bytes: Annotated[int, Field(ge=1 << 20)] = 1 << 30
+    after: Annotated[float, Field(ge=0)] = 2.0  # seconds of failing writes before spooling
 
 
 class DeadLetterSettings(_Section):

@@ -58,7 +58,10 @@ def test_ack_after_write_survives_a_crash_while_the_database_is_down(
 ) -> None:
     """InfluxDB down, publish, SIGKILL the service, bring both back: every uplink lands."""
     make_registry(tmp_path, devices=5, seed=3)
-    service = CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url)
+    never_spool = {"CITY_INGEST_SPOOL__AFTER": "3600"}  # only the broker may hold them
+    service = CityIngest(
+        tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url, env=never_spool
+    )
     with service:
         influxdb.stop()
         manifest = simulate(
@@ -120,4 +123,42 @@ def test_service_reconnects_after_a_broker_restart(
         expected["duplicate"] + expected["dead_letter"] + redelivered
     )
     result = reconcile_run(tmp_path, influxdb, first + second, redelivery=True)
+    assert result.ok, result.report()
+
+
+def test_outage_spools_acknowledges_and_replays_after_a_crash(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    """InfluxDB down: batches go to the disk spool and are acknowledged; a SIGKILL later the
+    restarted service replays the spool once InfluxDB is back. Nothing waits in the broker."""
+    make_registry(tmp_path, devices=5, seed=4)
+    fast = {"CITY_INGEST_SPOOL__AFTER": "0.2"}
+    service = CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url, env=fast)
+    with service:
+        influxdb.stop()
+        manifest = simulate(
+            tmp_path,
+            mosquitto.port,
+            "--messages",
+            "500",
+            "--seed",
+            "4",
+            "--malformed",
+            "0",
+            "--duplicates",
+            "0",
+        )
+        counts = wait_for_accounting(service, len(manifest))  # acknowledged: in the spool
+        assert service.metrics()["city_ingest_spool_batches"] >= 1
+        assert counts["written"] == len(manifest)
+        service.kill()
+        influxdb.restart()
+        service.start()
+        wait_until(
+            lambda: service.metrics()["city_ingest_spool_batches"] == 0,
+            30,
+            message="the spool was not replayed",
+        )
+        assert service.metrics()["city_ingest_received_total"] == 0  # nothing redelivered
+    result = reconcile_run(tmp_path, influxdb, manifest)
     assert result.ok, result.report()

@@ -79,28 +79,42 @@ class InfluxSink:
     def api(self) -> InfluxApi | None:
         return self._api
 
-    async def write(self, lines: Sequence[str]) -> WriteResult:
-        """Write every line, retrying while the database is unavailable; see the module doc."""
+    async def write(self, lines: Sequence[str], give_up_after: float | None = None) -> WriteResult:
+        """Write every line, retrying while the database is unavailable; see the module doc.
+
+        With ``give_up_after`` (seconds), ``SinkUnavailable`` is raised once retrying would go
+        on longer than that; some of the lines may have been written (rewriting is harmless).
+        """
         result = WriteResult()
+        deadline = (
+            None if give_up_after is None else asyncio.get_running_loop().time() + give_up_after
+        )
         size = self._settings.batch_size
         for start in range(0, len(lines), size):
-            await self._write_chunk(lines, start, min(start + size, len(lines)), result)
+            await self._write_chunk(lines, start, min(start + size, len(lines)), result, deadline)
         return result
 
     async def _write_chunk(
-        self, lines: Sequence[str], start: int, end: int, result: WriteResult
+        self,
+        lines: Sequence[str],
+        start: int,
+        end: int,
+        result: WriteResult,
+        deadline: float | None,
     ) -> None:
         try:
-            await self._post_with_retry(lines[start:end], result)
+            await self._post_with_retry(lines[start:end], result, deadline)
         except SinkRejected as exc:
             if end - start == 1:
                 result.rejected.append((start, exc.body))
                 return
             middle = (start + end) // 2
-            await self._write_chunk(lines, start, middle, result)
-            await self._write_chunk(lines, middle, end, result)
+            await self._write_chunk(lines, start, middle, result, deadline)
+            await self._write_chunk(lines, middle, end, result, deadline)
 
-    async def _post_with_retry(self, lines: Sequence[str], result: WriteResult) -> None:
+    async def _post_with_retry(
+        self, lines: Sequence[str], result: WriteResult, deadline: float | None
+    ) -> None:
         delay = self._settings.retry_min_delay
         while True:
             try:
@@ -110,6 +124,8 @@ class InfluxSink:
                 if str(exc) != self.last_error:
                     log.warning("InfluxDB write failed, retrying with back-off: %s", exc)
                 self.last_error = str(exc)
+                if deadline is not None and asyncio.get_running_loop().time() + delay > deadline:
+                    raise
                 result.retries += 1
                 await self._sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_delay)

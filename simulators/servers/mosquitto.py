@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 from simulators.servers.polling import wait_until
@@ -15,6 +16,7 @@ from simulators.servers.process import (
     ServerError,
     ServerProcess,
     find_binary,
+    free_port,
     port_open,
 )
 
@@ -26,11 +28,12 @@ _IMAGE_PATH = re.compile(r"(?<=\s)/mosquitto/")  # the official image's volume r
 _READY_MARKER = " running"  # "mosquitto version 2.0.11 running": logged once listening
 
 
-def render_test_config(text: str, *, root: Path, port: int) -> str:
+def render_test_config(text: str, *, root: Path, port: int, extra_ports: Sequence[int] = ()) -> str:
     """Turn the shipped broker config into a test broker's config, changing only:
 
-    - `listener 1883` becomes `listener <port> 127.0.0.1` (one plain listener is supported;
-      a second `listener` raises until this function learns to give it its own port);
+    - `listener 1883` becomes `listener <port> 127.0.0.1`, and each further `listener` line
+      (e.g. `listener 8883` of production.conf, TLS) takes the next of `extra_ports`; a
+      listener without a port raises;
     - every absolute `/mosquitto/...` path (the image's volumes: persistence_location,
       password_file, acl_file, certificates) moves under `root`, so `/mosquitto/data/`
       becomes `<root>/data/`;
@@ -41,16 +44,17 @@ def render_test_config(text: str, *, root: Path, port: int) -> str:
 
     Everything else (persistence, in-flight window, queue limits, logging) stays as shipped.
     """
+    ports = [port, *extra_ports]
     lines: list[str] = []
     listeners = 0
     log_dest_done = False
     for line in text.splitlines():
         key = line.split(maxsplit=1)[0] if line.strip() else ""
         if key == "listener":
+            if listeners == len(ports):
+                raise ServerError(f"a second listener needs a port of its own: {line!r}")
+            lines.append(f"listener {ports[listeners]} {LOOPBACK}")
             listeners += 1
-            if listeners > 1:
-                raise ServerError(f"{SHIPPED_CONFIG}: a second listener; teach render_test_config")
-            lines.append(f"listener {port} {LOOPBACK}")
         elif key == "log_dest":
             if not log_dest_done:
                 lines.append("log_dest stderr")
@@ -69,9 +73,13 @@ class Mosquitto(ServerProcess):
 
     `root` mirrors the official image's volumes: `root/config` (a copy of the shipped config
     folder, with `mosquitto.conf` rewritten by `render_test_config`), `root/data` (the
-    persistence file) and `root/log`. Persistence stays on, so `restart()` keeps persistent
-    sessions and their queued messages. `kill()` loses what arrived since the last save, as a
-    real broker crash would; call `save()` first to make a crash test deterministic.
+    persistence file) and `root/log`. A config with several listeners (production.conf) gets
+    `port` for the first and `extra_ports` for the others, in file order; files it names
+    outside those volumes (`/mosquitto/certs/...`, `/mosquitto/auth/...`) are looked up under
+    `root`, so a test puts them there before `start()`. Persistence stays on, so `restart()`
+    keeps persistent sessions and their queued messages. `kill()` loses what arrived since the
+    last save, as a real broker crash would; call `save()` first to make a crash test
+    deterministic.
     """
 
     name = "mosquitto"
@@ -85,6 +93,7 @@ class Mosquitto(ServerProcess):
     ) -> None:
         super().__init__(root, startup_timeout=startup_timeout)
         self.shipped_config = config
+        self.extra_ports: tuple[int, ...] = ()
 
     @property
     def url(self) -> str:
@@ -119,12 +128,23 @@ class Mosquitto(ServerProcess):
             return None
         return stat.st_ino, stat.st_mtime_ns
 
+    def _assign_ports(self) -> None:
+        super()._assign_ports()
+        text = self.shipped_config.read_text(encoding="utf-8")
+        listeners = sum(1 for line in text.splitlines() if line.split()[:1] == ["listener"])
+        taken = {self.port}
+        while len(taken) < listeners:
+            taken.add(free_port(self.host))
+        self.extra_ports = tuple(sorted(taken - {self.port}))
+
     def _configure(self) -> None:
         shutil.copytree(self.shipped_config.parent, self.config_path.parent, dirs_exist_ok=True)
         for volume in ("data", "log"):
             (self.root / volume).mkdir(exist_ok=True)
         text = self.shipped_config.read_text(encoding="utf-8")
-        rendered = render_test_config(text, root=self.root, port=self.port)
+        rendered = render_test_config(
+            text, root=self.root, port=self.port, extra_ports=self.extra_ports
+        )
         self.config_path.write_text(rendered, encoding="utf-8")
 
     def _command(self) -> list[str]:
