@@ -66,6 +66,8 @@ class HttpServer:
         source = self._pipeline.source
         if source.state is not SourceState.SUBSCRIBED:
             problems.append(f"mqtt: {source.state.value} {source.last_error}".strip())
+        if self._pipeline.stalled:
+            notes.append(f"mqtt: nothing received for {source.quiet_for():.0f} s")
         storage = self._pipeline.storage
         if storage.full:
             problems.append(f"spool full ({storage.spool.bytes} bytes): not acknowledging")

@@ -90,6 +90,17 @@ class Metrics:
         self.spool_full = Gauge(
             "city_ingest_spool_full", "1 while the spool refuses batches", registry=r
         )
+        self.stalled = Gauge(
+            "city_ingest_stalled",
+            "1 while subscribed but nothing arrived for mqtt.stall_after",
+            registry=r,
+        )
+        self.last_message_age = Gauge(
+            "city_ingest_last_message_age_seconds",
+            "Seconds since the last message, per network",
+            ["network"],
+            registry=r,
+        )
         self.in_flight = Gauge(
             "city_ingest_in_flight", "Messages received, not yet acked", registry=r
         )

@@ -9,6 +9,7 @@ acknowledgements follow the order of batches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter as Tally
@@ -21,7 +22,7 @@ from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.http import HttpServer
 from ingest.metrics import Accounting, Metrics
-from ingest.model import Message, Outcome, Reason
+from ingest.model import Message, Network, Outcome, Reason
 from ingest.privacy import Pseudonymizer
 from ingest.readings import Decoder
 from ingest.registry import Registry, load_registry
@@ -37,6 +38,7 @@ __all__ = ["Pipeline", "Plan", "plan"]
 
 log = logging.getLogger(__name__)
 _QUEUE_DEPTH = 2
+_WATCHDOG_PERIOD_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,14 @@ class Pipeline:
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
-        self.transformer = Transformer(s.sources, the_plan.registry, the_plan.decoders, dedup, tags)
+        self.transformer = Transformer(
+            s.sources,
+            the_plan.registry,
+            the_plan.decoders,
+            dedup,
+            tags,
+            max_message_bytes=s.mqtt.max_message_bytes,
+        )
         self._bind_gauges()
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
@@ -100,6 +109,20 @@ class Pipeline:
             lambda: (self._now() - spool.oldest_ns) / 1e9 if spool.oldest_ns else 0.0
         )
         m.spool_full.set_function(lambda: float(self.storage.full))
+        m.stalled.set_function(lambda: float(self.stalled))
+        for network in {src.network for src in self.plan.settings.sources}:
+            m.last_message_age.labels(network.value).set_function(
+                functools.partial(self._message_age, network)
+            )
+
+    def _message_age(self, network: Network) -> float:
+        seen = self.transformer.last_seen_ns.get(network)
+        return float("nan") if seen is None else (self._now() - seen) / 1e9
+
+    @property
+    def stalled(self) -> bool:
+        """Subscribed, yet nothing arrived for ``mqtt.stall_after`` seconds."""
+        return self.source.quiet_for() > self.plan.settings.mqtt.stall_after
 
     @property
     def totals(self) -> Accounting:
@@ -116,14 +139,31 @@ class Pipeline:
             await stack.enter_async_context(self.source)
             queue: asyncio.Queue[Prepared | None] = asyncio.Queue(_QUEUE_DEPTH)
             writer = asyncio.create_task(self._write_loop(queue), name="writer")
+            watchdog = asyncio.create_task(self._watch_stall(), name="stall-watchdog")
             try:
                 await self._read_loop(queue, stop, writer)
             finally:
+                watchdog.cancel()
                 self.source.pause()
                 await self._drain(queue, writer)
                 self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
+
+    async def _watch_stall(self) -> None:
+        """Log once per episode when messages stop arriving on a live subscription."""
+        was_stalled = False
+        while True:
+            await asyncio.sleep(_WATCHDOG_PERIOD_S)
+            if self.stalled and not was_stalled:
+                log.warning(
+                    "connected to the broker but nothing arrived for %.0f s: check the "
+                    "network servers' integrations and the topic filters",
+                    self.source.quiet_for(),
+                )
+            elif was_stalled and not self.stalled:
+                log.info("messages arrive again")
+            was_stalled = self.stalled
 
     async def _drain(
         self, queue: asyncio.Queue[Prepared | None], writer: asyncio.Task[None]

@@ -73,6 +73,9 @@ class MqttSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=256)] = 64 * 1024
     reconnect_min_delay: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_delay: Annotated[float, Field(gt=0)] = 30.0
+    # connected but no message for this many seconds: logged, /metrics city_ingest_stalled,
+    # /readyz note (the silent stall other ingest tools are known for)
+    stall_after: Annotated[float, Field(gt=0)] = 900.0
 
 
 class SourceSettings(_Section):

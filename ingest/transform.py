@@ -69,8 +69,12 @@ class Transformer:
         decoders: Mapping[str, Decoder],
         dedup: Deduplicator,
         device_tags: Sequence[str],
+        *,
+        max_message_bytes: int,
     ) -> None:
         self._routes = [(s.topic, s.network) for s in sources]
+        self._max_bytes = max_message_bytes
+        self.last_seen_ns: dict[Network, int] = {}  # newest receive time per network
         self._route_cache: dict[str, Network | None] = {}
         self._registry = registry
         self._decoders = decoders
@@ -95,6 +99,12 @@ class Transformer:
             if network is None:
                 raise EnvelopeError(
                     "envelope.no_route", f"topic '{message.topic}' matches no [[sources]] filter"
+                )
+            self.last_seen_ns[network] = message.received_ns
+            if len(message.payload) > self._max_bytes:
+                raise EnvelopeError(
+                    "envelope.too_large",
+                    f"{len(message.payload)} bytes > mqtt.max_message_bytes ({self._max_bytes})",
                 )
             uplink = ENVELOPES[network].decode(message)
             device = self._registry.get(uplink.dev_eui)

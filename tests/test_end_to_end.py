@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.demo import EXAMPLE_QUERIES
-from simulators.servers import InfluxV1, Mosquitto, wait_until
+from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
+from simulators.servers import InfluxV1, Mosquitto, request, wait_until
 from simulators.servers.service import CityIngest
 from tests.e2e import (
     OUTCOMES,
@@ -162,3 +165,30 @@ def test_outage_spools_acknowledges_and_replays_after_a_crash(
         assert service.metrics()["city_ingest_received_total"] == 0  # nothing redelivered
     result = reconcile_run(tmp_path, influxdb, manifest)
     assert result.ok, result.report()
+
+
+def test_stall_is_reported_and_oversized_messages_are_dead_lettered(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    make_registry(tmp_path, devices=2, seed=1)
+    env = {"CITY_INGEST_MQTT__STALL_AFTER": "0.5", "CITY_INGEST_MQTT__MAX_MESSAGE_BYTES": "1024"}
+    with CityIngest(
+        tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url, env=env
+    ) as service:
+        wait_until(
+            lambda: service.metrics()["city_ingest_stalled"] == 1, 10, message="no stall reported"
+        )
+        readiness = request("GET", f"{service.url}/readyz").json()
+        assert any("nothing received" in note for note in readiness["notes"])
+        publish = paho.Client(CallbackAPIVersion.VERSION2)
+        publish.connect("127.0.0.1", mosquitto.port)
+        publish.loop_start()
+        publish.publish(
+            "v3/app@ttn/devices/x/up", b"{" + b" " * 2000 + b"}", qos=1
+        ).wait_for_publish(5)
+        publish.disconnect()
+        publish.loop_stop()
+        wait_for_accounting(service, 1)
+        assert service.metrics()["city_ingest_stalled"] == 0
+    letters = list(read_dead_letters(tmp_path / "dead-letter" / FILE_NAME))
+    assert [(d.reason.value, d.detail) for d in letters] == [("bad_envelope", "envelope.too_large")]

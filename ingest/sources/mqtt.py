@@ -81,6 +81,7 @@ class MqttSource:
         self.received = 0
         self.session_present = False
         self.last_message_ns = 0
+        self.subscribed_ns = 0
         self.last_error = ""
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -111,6 +112,12 @@ class MqttSource:
     async def wait_connected(self, timeout: float) -> None:
         """Wait until subscribed; ``TimeoutError`` if the broker cannot be reached in time."""
         await asyncio.wait_for(self._connected.wait(), timeout)
+
+    def quiet_for(self) -> float:
+        """Seconds subscribed without a message (0 while not subscribed)."""
+        if self.state is not SourceState.SUBSCRIBED:
+            return 0.0
+        return (self._now() - max(self.last_message_ns, self.subscribed_ns)) / 1e9
 
     @property
     def in_flight(self) -> int:
@@ -211,6 +218,7 @@ class MqttSource:
             log.error("MQTT %s: check the broker ACL for the ingest user", self.last_error)
             return
         self.state = SourceState.SUBSCRIBED
+        self.subscribed_ns = self._now()
         self.last_error = ""
         self._connected.set()
 
