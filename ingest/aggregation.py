@@ -50,6 +50,10 @@ class Aggregator:
             points += outputs.points
         return points
 
+    def flush(self, kind: Kind, until_ns: int) -> list[Points]:
+        """Advance ``kind``'s watermark to ``until_ns``: the windows that closes, emitted."""
+        return self._processors[kind].flush(until_ns).points
+
     def load(self) -> None:
         """Restore the state saved by the last clean stop, if any and if it fits the config."""
         for kind, processor in self._processors.items():

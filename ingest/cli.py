@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest import demo as demo_module
+from ingest import reaggregate
 from ingest.errors import CityIngestError, ConfigError
 from ingest.pipeline import Pipeline, plan
 from ingest.replay import replay_dead_letters
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a short simulated city end to end")
     demo_module.add_arguments(demo)
     demo.set_defaults(handler=demo_module.run)
+
+    again = commands.add_parser("reaggregate", help="recompute aggregates from raw points")
+    reaggregate.add_arguments(again)
+    again.set_defaults(handler=reaggregate.run)
 
     letters = commands.add_parser("dead-letter", help="list or replay dead letters")
     letter_commands = letters.add_subparsers(required=True, metavar="ACTION")

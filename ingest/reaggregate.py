@@ -1,0 +1,173 @@
+"""``city-ingest reaggregate``: recompute aggregates from the raw points already in InfluxDB.
+
+Reads every raw reading of the chosen kinds from ``--start`` minus one day (so the first
+windows are whole: ``noise_1d`` spans a local day) to ``--end``, runs it through fresh
+processors (the same code the service streams through), flushes at the end, and writes the
+aggregate points whose window starts in [start, end). Points are idempotent, so this overwrites
+what streaming wrote with the same values where streaming saw the same readings, and fills in
+windows streaming missed (late readings beyond the update horizon, a crash's lost state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from ingest.aggregation import Aggregator, points_lines
+from ingest.errors import ConfigError, SinkUnavailable
+from ingest.model import Kind
+from ingest.pipeline import Plan, plan
+from ingest.schema import FIELDS
+from ingest.settings import InfluxSettings, load_settings
+from ingest.sinks.influx import InfluxSink
+from ingest.transform import device_tag_suffixes
+from processors import Batch, Points
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+_DAY_NS = 86_400 * 10**9
+_CHUNK_NS = _DAY_NS  # raw points are read one day at a time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--start", type=_instant, required=True, help="ISO 8601 with offset")
+    parser.add_argument("--end", type=_instant, required=True, help="ISO 8601 with offset")
+    parser.add_argument(
+        "--kind",
+        choices=[k.value for k in Kind],
+        action="append",
+        help="only this kind (repeatable); default all",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    the_plan = plan(load_settings(args.config))
+    kinds = [Kind(k) for k in args.kind] if args.kind else list(Kind)
+    if args.end <= args.start:
+        raise ConfigError("--end", "is not after --start", "give a later --end")
+    written = asyncio.run(reaggregate(the_plan, kinds, args.start, args.end))
+    log.info(
+        "reaggregate wrote %d aggregate points for %s", written, ", ".join(k.value for k in kinds)
+    )
+    return 0
+
+
+async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: int) -> int:
+    """Recompute and write; returns the number of points written."""
+    settings = the_plan.settings
+    names = {the_plan.pseudonyms.name(d): d.code for d in the_plan.registry}
+    tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
+    aggregator = Aggregator(settings.processors)  # fresh state: nothing loaded
+    points: list[Points] = []
+    async with aiohttp.ClientSession() as session:
+        for kind in kinds:
+            rows = await _read(session, settings.influxdb, kind, start_ns - _DAY_NS, end_ns)
+            batch = _batch(kind, rows, names)
+            points += aggregator.process([(kind, batch)])
+            points += aggregator.flush(kind, end_ns + _DAY_NS)
+    chosen = [_within(p, start_ns, end_ns) for p in points]
+    lines = points_lines([p for p in chosen if len(p)], tags)
+    async with InfluxSink(settings.influxdb) as sink:
+        result = await sink.write(lines, give_up_after=settings.influxdb.timeout * 6)
+    for index, why in result.rejected:
+        log.error("InfluxDB refused %s: %s", lines[index], why)
+    return len(lines) - len(result.rejected)
+
+
+async def _read(
+    session: aiohttp.ClientSession, influx: InfluxSettings, kind: Kind, start_ns: int, end_ns: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for chunk in range(start_ns, end_ns, _CHUNK_NS):
+        until = min(chunk + _CHUNK_NS, end_ns)
+        query = f'SELECT * FROM "{kind.value}" WHERE time >= {chunk} AND time < {until}'  # noqa: S608 - an enum value and integers
+        query += ' GROUP BY "device"'
+        rows += await query_rows(session, influx, query)
+    return rows
+
+
+async def query_rows(
+    session: aiohttp.ClientSession, influx: InfluxSettings, query: str
+) -> list[dict[str, Any]]:
+    """InfluxQL over the v1 ``/query`` endpoint (InfluxDB 2 serves it with a DBRP mapping)."""
+    params = {"q": query, "db": influx.database, "epoch": "ns"}
+    headers, auth = {}, None
+    if influx.token is not None:
+        headers["Authorization"] = f"Token {influx.token.get_secret_value()}"
+    elif influx.username is not None and influx.password is not None:
+        auth = aiohttp.BasicAuth(influx.username, influx.password.get_secret_value())
+    try:
+        async with session.get(
+            f"{influx.url}/query", params=params, headers=headers, auth=auth
+        ) as response:
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SinkUnavailable(f"{influx.url}/query: {type(exc).__name__}: {exc}") from exc
+    rows: list[dict[str, Any]] = []
+    for result in body.get("results", []):
+        if "error" in result:
+            raise SinkUnavailable(f"InfluxDB query failed: {result['error']}")
+        for series in result.get("series", []):
+            tags = series.get("tags", {})
+            rows += [
+                {**tags, **dict(zip(series["columns"], values, strict=True))}
+                for values in series["values"]
+            ]
+    return rows
+
+
+def _batch(kind: Kind, rows: list[dict[str, Any]], names: dict[str, int]) -> Batch:
+    known = [r for r in rows if r.get("device") in names]
+    if len(known) < len(rows):
+        log.warning(
+            "%d %s points belong to devices no longer in the registry: skipped",
+            len(rows) - len(known),
+            kind.value,
+        )
+    fields = [f.name for f in FIELDS[kind]]
+    values = {f: np.array([_number(r.get(f)) for r in known], dtype=np.float64) for f in fields}
+    qc = {f: np.array([int(r.get(f"{f}_qc") or 9) for r in known], dtype=np.uint8) for f in fields}
+    return Batch(
+        np.array([names[r["device"]] for r in known], dtype=np.int32),
+        np.array([int(r["time"]) for r in known], dtype=np.int64),
+        values,
+        qc,
+    )
+
+
+def _number(value: object) -> float:
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    return float(value)  # type: ignore[arg-type]
+
+
+def _within(points: Points, start_ns: int, end_ns: int) -> Points:
+    keep = (points.time_ns >= start_ns) & (points.time_ns < end_ns)
+    return Points(
+        points.measurement,
+        points.device[keep],
+        points.time_ns[keep],
+        {k: v[keep] for k, v in points.fields.items()},
+        None if points.tags is None else {k: v[keep] for k, v in points.tags.items()},
+    )
+
+
+def _instant(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not ISO 8601: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a UTC offset, e.g. {text}+00:00")
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
