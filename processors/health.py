@@ -34,8 +34,8 @@ import numpy.typing as npt
 
 from ingest.errors import ConfigError
 from processors.base import (
-    BoolArray,
     Batch,
+    BoolArray,
     Float64Array,
     Int32Array,
     Int64Array,
@@ -204,11 +204,12 @@ class HealthProcessor:
         self._store.fold(
             keys, window * _HOUR, (window + 1) * _HOUR, reduce_rows(index, keys.size, column)
         )
-        self._remember(d, t, f_cnt, chain, gap_s, start)
+        self._remember(d, t=t, f_cnt=f_cnt, chain=chain, gap_s=gap_s, start=start)
 
     def _remember(
         self,
         d: Int32Array,
+        *,
         t: Int64Array,
         f_cnt: Int64Array,
         chain: BoolArray,

@@ -453,3 +453,166 @@ def row_median(values: Float64Array) -> Float64Array:
         :, 0
     ]
     return np.where(n > 0, (low + high) / 2.0, np.nan)
+
+
+class QualityChecker:
+    """QARTOD flags for batches of readings of any kind; rows in any order, devices mixed.
+
+    ``empty_mm`` is the empty-bin distance per device code (``Registry.empty_mm``).
+    """
+
+    def __init__(
+        self, config: QualityConfig | None = None, empty_mm: Float64Array | None = None
+    ) -> None:
+        self.config = config or QualityConfig()
+        _validate(self.config)
+        self._empty_mm = np.asarray([] if empty_mm is None else empty_mm, dtype=np.float64)
+        self._tracks: dict[tuple[Kind, str], _Track] = {}
+
+    def check(
+        self,
+        kind: Kind,
+        device: Int32Array,
+        time_ns: Int64Array,
+        values: Mapping[str, Float64Array],
+        qc: Mapping[str, UInt8Array],
+    ) -> QcResult:
+        """Flags per field of ``values`` (combined with the incoming ``qc``) and revisions."""
+        specs, limits = self.config.fields.get(kind, {}), fields_of(kind)
+        empty = np.r_[self._empty_mm, np.nan][np.minimum(device, self._empty_mm.size)]
+        cross = cross_field(kind, values, empty, self.config.cross)
+        revised: list[_Revision] = []
+        flags: dict[str, UInt8Array] = {}
+        for name, x in values.items():
+            parts = [_incoming(qc.get(name), x), cross.get(name, _incoming(None, x))]
+            spec = specs.get(name)
+            if spec is not None:
+                span = spec.fail_span or (limits[name].low, limits[name].high)
+                parts.append(gross_range(x, span, spec.suspect_span))
+                if spec.climatology is not None:
+                    parts.append(climatology(x, time_ns, spec.climatology))
+                parts += self._sequence(
+                    (kind, name), spec, device=device, time_ns=time_ns, x=x, revised=revised
+                )
+            flags[name] = combine(*parts)
+            if (kind, name) in self._tracks:
+                self._tracks[kind, name].settle(np.unique(device), flags[name])
+        if "fill_pct" in flags and "distance_mm" in flags:
+            flags["fill_pct"] = combine(flags["fill_pct"], flags["distance_mm"])
+        return QcResult(flags, _revision_points(kind, revised))
+
+    def snapshot(self) -> bytes:
+        """The whole state as an ``.npz`` archive."""
+        arrays = {"meta:history": np.array(self.config.history)}
+        for (kind, name), track in self._tracks.items():
+            arrays.update({f"{kind}:{name}:{k}": v for k, v in track.state().items()})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a snapshot taken with the same ``history``."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        if int(arrays.pop("meta:history")) != self.config.history:
+            raise ConfigError(
+                "processors.quality.history",
+                "differs from the snapshot's",
+                "restore with the history it was taken with, or start without the snapshot",
+            )
+        self._tracks = {}
+        for key, array in arrays.items():
+            kind, name, column = key.split(":")
+            track = self._tracks.setdefault((Kind(kind), name), _Track.empty(self.config.history))
+            setattr(track, column, array)
+        for track in self._tracks.values():
+            track.ring_row = np.full(track.ring_t.shape, -1, dtype=np.int64)
+
+    def _sequence(
+        self,
+        key: tuple[Kind, str],
+        spec: FieldQc,
+        *,
+        device: Int32Array,
+        time_ns: Int64Array,
+        x: Float64Array,
+        revised: list[_Revision],
+    ) -> list[UInt8Array]:
+        """Spike, rate-of-change and flat-line flags, one rank of readings per device at a time."""
+        if spec.spike is None and spec.rate_of_change is None and spec.flat_line is None:
+            return []
+        track = self._tracks.setdefault(key, _Track.empty(self.config.history))
+        track.reserve(int(device.max(initial=-1)) + 1)
+        missing = np.full(x.size, MISSING, dtype=np.uint8)
+        flags = (missing, missing.copy(), missing.copy())
+        run = _Pass(track, spec, self.config.spike_method, key[1], *flags, revised)
+        rows = np.flatnonzero(~np.isnan(x))
+        rows = rows[np.lexsort((time_ns[rows], device[rows]))]
+        rank = np.arange(rows.size) - block_starts(device[rows])
+        for r in range(int(rank.max(initial=-1)) + 1):
+            run.step(rows[rank == r], device, time_ns, x)
+        return list(flags)
+
+
+def _incoming(qc: UInt8Array | None, x: Float64Array) -> UInt8Array:
+    """Validation's flags, or PASS/MISSING where it gave none."""
+    if qc is not None:
+        return np.asarray(qc, dtype=np.uint8)
+    return np.where(np.isnan(x), MISSING, PASS).astype(np.uint8)
+
+
+def _revision_points(kind: Kind, revised: list[_Revision]) -> Points:
+    """Revised flags as points holding only ``<field>_qc`` (ABSENT_INT: unchanged)."""
+    parts = [part for part in revised if part[1].size]
+    if not parts:
+        return Points(kind.value, np.empty(0, np.int32), np.empty(0, np.int64), {})
+    device = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    time_ns = np.concatenate([p[2] for p in parts])
+    keys, inverse = np.unique(np.stack([device, time_ns]), axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    columns: dict[str, Int64Array] = {}
+    offset = 0
+    for name, _, _, new in parts:  # in order: a later revision of a reading includes the earlier
+        column = columns.setdefault(f"{name}_qc", np.full(keys.shape[1], ABSENT_INT, np.int64))
+        column[inverse[offset : offset + new.size]] = new
+        offset += new.size
+    if "distance_mm_qc" in columns:
+        columns["fill_pct_qc"] = columns["distance_mm_qc"].copy()
+    return Points(kind.value, keys[0].astype(np.int32), keys[1], dict(columns))
+
+
+def _validate(config: QualityConfig) -> None:
+    """``ConfigError`` for thresholds the tests cannot use."""
+    if config.history < 3:
+        raise ConfigError("processors.quality.history", f"is {config.history}", "use 3 or more")
+    for kind, specs in config.fields.items():
+        limits = fields_of(kind)
+        for name, spec in specs.items():
+            key = f"processors.quality.{kind}.{name}"
+            if name not in limits:
+                raise ConfigError(
+                    key, "is not a field of the kind", f"use one of {', '.join(limits)}"
+                )
+            _check_spec(key, spec, (limits[name].low, limits[name].high))
+
+
+def _check_spec(key: str, spec: FieldQc, physical: tuple[float, float]) -> None:
+    fail = spec.fail_span or physical
+    pairs = {"fail_span": fail, "suspect_span": spec.suspect_span, "spike": spec.spike}
+    if spec.flat_line is not None:
+        pairs["flat_line"] = spec.flat_line[:2]
+    for name, pair in pairs.items():
+        if pair is not None and not pair[0] <= pair[1]:
+            raise ConfigError(
+                f"{key}.{name}", f"{pair} is not (low, high)", "put the smaller first"
+            )
+    span = spec.suspect_span
+    if span is not None and not fail[0] <= span[0] <= span[1] <= fail[1]:
+        # ioos_qc refuses a suspect span outside the fail span
+        raise ConfigError(
+            f"{key}.suspect_span", f"{span} leaves {fail}", "keep it inside fail_span"
+        )
+    if spec.climatology is not None and len(spec.climatology) != 12:
+        raise ConfigError(
+            f"{key}.climatology", "needs 12 monthly ranges", "give January to December"
+        )

@@ -12,7 +12,8 @@ import pytest
 
 from simulators.servers import InfluxV1, Mosquitto
 from simulators.servers.service import CityIngest
-from tests.e2e import make_registry, simulate, wait_for_accounting
+from tests.e2e import make_registry, public_names, simulate, wait_for_accounting
+from tests.processors import reference
 
 pytestmark = pytest.mark.slow
 AGGREGATES = ("air_1h", "noise_1h", "waste_state")
@@ -95,3 +96,39 @@ def test_reaggregate_reproduces_what_streaming_wrote(
         for k in differing[:3]
     ]
     assert len(again) > len(streamed)  # it also closes the windows streaming still held open
+
+
+def test_streamed_air_aggregates_equal_the_reference_from_the_manifest(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    make_registry(tmp_path, devices=8, seed=22)
+    with CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url) as service:
+        manifest = simulate(
+            tmp_path,
+            mosquitto.port,
+            "--messages",
+            "3000",
+            "--seed",
+            "22",
+            "--start",
+            "2026-06-01T06:00:00+00:00",
+        )
+        wait_for_accounting(service, len(manifest))
+    names = public_names(tmp_path)
+    codes = {name: code for code, name in enumerate(sorted(set(names.values())))}
+    readings = [
+        reference.Reading(
+            codes[names[e["dev_eui"]]],
+            int(e["time_ns"]),
+            {k: v for k, v in e["values"].items() if k in reference.POLLUTANTS},
+        )
+        for e in manifest
+        if e["expect"] == "written" and e["kind"] == "air"
+    ]
+    expected = reference.air(readings)
+    rows = influxdb.query('SELECT * FROM "air_1h" GROUP BY *')
+    assert len(rows) >= 20
+    for row in rows:
+        want = expected["air_1h", codes[row["device"]], int(row["time"]), ""]
+        for name, value in want.items():
+            assert same(row[name], value), (row["device"], row["time"], name, row[name], value)
