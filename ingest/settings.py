@@ -54,33 +54,50 @@ _SECRET_KEYS = {"password", "token", "pseudonym_key"}
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a docstring under a field is its description: docs/configuration.md is made from them
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class MqttSettings(_Section):
     host: str = "localhost"
+    """Broker host name or address."""
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    """Broker port: usually 1883 for plain MQTT, 8883 for MQTT over TLS."""
     client_id: Annotated[str, Field(min_length=1, max_length=128)] = "city-ingest"
+    """Fixed client id: the broker keeps the persistent session under it."""
     username: str | None = None
+    """User name at the broker; none for an anonymous broker."""
     password: SecretStr | None = None
+    """Password of `username` (a secret: `password_file` or the environment)."""
     tls: bool = False
+    """Connect with TLS and verify the broker's certificate."""
     ca_file: Path | None = None
+    """CA certificates that signed the broker's certificate; default: the system's."""
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 60
+    """MQTT keep alive in seconds: the client pings the broker when idle this long."""
     qos: Literal[1] = 1
+    """Subscription QoS; only 1: an uplink is acknowledged once it is durable."""
     clean_start: Literal[False] = False
-    session_expiry: Annotated[int, Field(ge=60)] = 7 * 24 * 3600  # seconds the broker keeps us
-    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000  # MQTT 5 in-flight window
+    """Only false: the persistent session keeps what was not acknowledged."""
+    session_expiry: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    """Seconds the broker keeps the session (and queues uplinks) while we are away."""
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
+    """MQTT 5 in-flight window: unacknowledged messages the broker may send."""
     max_message_bytes: Annotated[int, Field(ge=256)] = 64 * 1024
+    """Messages larger than this are dead-lettered without being decoded."""
     reconnect_min_delay: Annotated[float, Field(gt=0)] = 0.5
+    """Seconds before the first reconnect attempt; doubled after each failure."""
     reconnect_max_delay: Annotated[float, Field(gt=0)] = 30.0
-    # connected but no message for this many seconds: logged, /metrics city_ingest_stalled,
-    # /readyz note (the silent stall other ingest tools are known for)
+    """Upper bound of the reconnect delay, in seconds."""
     stall_after: Annotated[float, Field(gt=0)] = 900.0
+    """Seconds connected without a message before a stall is logged, on /metrics and /readyz."""
 
 
 class SourceSettings(_Section):
     network: Network
+    """Uplink format: `tts` (The Things Stack v3), `chirpstack` (v4), `kpn` (SenML)."""
     topic: Annotated[str, Field(min_length=1)]
+    """MQTT topic filter the integration publishes to (`+` and `#` wildcards)."""
 
     @field_validator("topic")
     @classmethod
@@ -104,23 +121,37 @@ class InfluxApi(StrEnum):
 
 class InfluxSettings(_Section):
     url: str = "http://localhost:8086"
+    """Base URL of InfluxDB, with its scheme (http or https)."""
     api: InfluxApi = InfluxApi.AUTO
+    """`auto` asks /ping for the version; `v1` writes to /write, `v2` to /api/v2/write."""
     database: str = "city"
+    """InfluxDB 1.x database (v1 API)."""
     retention_policy: str | None = None
+    """InfluxDB 1.x retention policy; default: the database's default one."""
     bucket: str = "city"
+    """InfluxDB 2.x bucket (v2 API)."""
     org: str | None = None
+    """InfluxDB 2.x organisation (v2 API)."""
     token: SecretStr | None = Field(default=None, validate_default=True)
+    """InfluxDB 2.x API token (a secret: `token_file` or the environment); v2 needs it."""
     username: str | None = None
+    """InfluxDB 1.x user, when its authentication is enabled."""
     password: SecretStr | None = None
+    """Password of `username` (a secret: `password_file` or the environment)."""
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    """Points per write request."""
     flush_interval: Annotated[float, Field(gt=0, le=60)] = 0.5
+    """Seconds a partial batch may wait before it is written."""
     timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Seconds one write request may take before it counts as failed."""
     gzip: bool = True
+    """Compress write requests with gzip."""
     retry_min_delay: Annotated[float, Field(gt=0)] = 0.2
+    """Seconds before a failed write is retried; doubled after each failure."""
     retry_max_delay: Annotated[float, Field(gt=0)] = 10.0
-    # seconds a stop waits for pending writes (Docker's stop grace period is 10 s); whatever
-    # is still unwritten then stays unacknowledged and the broker redelivers it
+    """Upper bound of the write retry delay, in seconds."""
     drain_timeout: Annotated[float, Field(gt=0)] = 8.0
+    """Seconds a stop waits for pending writes; the rest is redelivered (Docker waits 10 s)."""
 
     @field_validator("url")
     @classmethod
@@ -142,26 +173,35 @@ class InfluxSettings(_Section):
 
 class PathSettings(_Section):
     path: Path
+    """The file, relative to the config file's folder unless absolute."""
 
 
 class DedupSettings(_Section):
-    window: Annotated[float, Field(gt=0)] = 600.0  # seconds (contract §7 default: 10 minutes)
+    window: Annotated[float, Field(gt=0)] = 600.0
+    """Seconds an uplink key is remembered (contract §7 default: 10 minutes)."""
     max_entries: Annotated[int, Field(ge=1000)] = 2_000_000
+    """Keys remembered at most; past that the oldest are forgotten first."""
 
 
 class SpoolSettings(_Section):
     dir: Path = Path("var/spool")
+    """Folder of the spool segments."""
     max_bytes: Annotated[int, Field(ge=1 << 20)] = 1 << 30
-    after: Annotated[float, Field(ge=0)] = 2.0  # seconds of failing writes before spooling
+    """Size limit; a full spool stops acknowledging instead of dropping anything."""
+    after: Annotated[float, Field(ge=0)] = 2.0
+    """Seconds of failing writes before batches go to the spool."""
 
 
 class DeadLetterSettings(_Section):
     dir: Path = Path("var/dead-letter")
+    """Folder of the dead-letter store (JSON lines)."""
     max_bytes: Annotated[int, Field(ge=1 << 16)] = 256 << 20
+    """Size limit; past it dead letters are dropped and counted on /metrics."""
 
 
 class HttpSettings(_Section):
     listen: str = "127.0.0.1:9108"
+    """`host:port` of /metrics, /healthz and /readyz; port 0 picks a free one."""
 
     @field_validator("listen")
     @classmethod
@@ -178,30 +218,47 @@ class ProcessorSettings(_Section):
     (``processors.AirConfig``, ``NoiseConfig``, ``WasteConfig``), and where state is kept."""
 
     state_dir: Path = Path("var/state")
+    """Folder where open windows are saved on stop and restored on start."""
     air: AirConfig = AirConfig()
+    """The air processor: `air_1h` and air alerts (`[processors.air]`)."""
     noise: NoiseConfig = NoiseConfig()
+    """The noise processor: `noise_1h`, `noise_1d` and alerts (`[processors.noise]`)."""
     waste: WasteConfig = WasteConfig()
+    """The bin processor: `waste_state` and bin alerts (`[processors.waste]`)."""
 
 
 class PrivacySettings(_Section):
     pseudonym_key: SecretStr | None = None
+    """HMAC key of citizen devices' pseudonyms (a secret); needed if any exist."""
     location_grid_m: Annotated[float, Field(gt=0)] = 250.0
+    """Metres of the grid that citizen devices' positions are coarsened to."""
 
 
 class Settings(_Section):
     """The whole configuration; sections mirror ``config/city-ingest.toml``."""
 
     mqtt: MqttSettings = MqttSettings()
+    """The MQTT broker city-ingest subscribes to."""
     sources: Annotated[list[SourceSettings], Field(min_length=1)]
+    """One table per network server integration: its uplink format and topic filter."""
     influxdb: InfluxSettings = InfluxSettings()
+    """The InfluxDB (1.x or 2.x) that readings and aggregates are written to."""
     registry: PathSettings
+    """The device registry: one CSV row per device (contract §3)."""
     decoders: PathSettings
+    """The payload decoder layouts (docs/payloads.md)."""
     dedup: DedupSettings = DedupSettings()
+    """Duplicate detection (contract §7)."""
     spool: SpoolSettings = SpoolSettings()
+    """The disk spool that keeps batches while InfluxDB cannot take them."""
     dead_letter: DeadLetterSettings = DeadLetterSettings()
+    """The store of uplinks that could not be written, each with its reason."""
     http: HttpSettings = HttpSettings()
+    """The HTTP endpoints: /metrics (Prometheus), /healthz and /readyz."""
     processors: ProcessorSettings = ProcessorSettings()
+    """Aggregation windows and alert thresholds, one sub-table per kind."""
     privacy: PrivacySettings = PrivacySettings()
+    """Pseudonyms and coarse locations for citizen-hosted devices."""
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

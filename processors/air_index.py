@@ -71,16 +71,26 @@ _NAMES: Final = MappingProxyType({"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2",
 class AirConfig:
     """Settings of the air processor (``[processors]``)."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
+    # take the docstring under a field as its description (docs/configuration.md)
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
     lateness_s: float = 600.0
+    """Seconds after the newest event time that a window closes."""
     horizon_s: float = 48 * 3600.0
+    """Late readings within this many seconds re-open their window."""
     timezone: str = "Europe/Amsterdam"
+    """IANA time zone of the local days that daily means cover."""
     # WHO global air quality guidelines 2021, 24-hour AQG levels in µg/m³.
     who_pm25_24h: float = 15.0
+    """PM2.5 daily guideline, µg/m³ (air_exceedance alert)."""
     who_pm10_24h: float = 45.0
+    """PM10 daily guideline, µg/m³ (air_exceedance alert)."""
     who_no2_24h: float = 25.0
+    """NO2 daily guideline, µg/m³ (air_exceedance alert)."""
 
     def guidelines(self) -> dict[str, float]:
         """Daily guideline per pollutant."""

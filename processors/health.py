@@ -258,7 +258,8 @@ class HealthProcessor:
         s, c = self._state, self.config
         d, start = grid.device, block_starts(grid.device)
         alive = grid.hit
-        last = np.where(alive, grid.hour + np.round(grid.last_s * 1e9).astype(np.int64), _NEVER)
+        offset = np.round(np.nan_to_num(grid.last_s) * 1e9).astype(np.int64)
+        last = np.where(alive, grid.hour + offset, _NEVER)
         found = last_index(alive, start)
         latest = np.where(found >= 0, last[np.maximum(found, 0)], s["reported_last"][d])
         horizon = np.minimum(grid.hour + _HOUR, newest)
@@ -278,12 +279,13 @@ class HealthProcessor:
         for name, column in (("silent", is_silent), ("battery_low", is_low), ("fault", is_faulty)):
             s[name][d[end]] = column[end]
         s["reported_last"][d[end]] = latest[end]
-        return [
+        points = [
             grid.points(silent),
             _alerts("silent", grid, silent_from, quiet_s, "no uplink for {:.0f} s"),
             _alerts("battery_low", grid, low_from, battery, "battery at {:.2f} V"),
             _alerts("sensor_fault", grid, fault_from, ratio, "{:.2f} failed values per uplink"),
         ]
+        return [p for p in points if len(p)]
 
 
 @dataclass(frozen=True, slots=True)

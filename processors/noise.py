@@ -55,18 +55,30 @@ _PENALTY_DB: Final = (0.0, 5.0, 10.0)
 class NoiseConfig:
     """Settings of the noise processor (``[processors]``)."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
+    # take the docstring under a field as its description (docs/configuration.md)
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
     lateness_s: float = 600.0
+    """Seconds after the newest event time that a window closes."""
     horizon_s: float = 48 * 3600.0
+    """Late readings within this many seconds re-open their window."""
     timezone: str = "Europe/Amsterdam"
-    interval_s: float = 60.0  # each reading's LAeq covers this long (the nodes' report interval)
-    sample_size: int = 64  # readings kept per hour for percentiles (exact up to this many)
+    """IANA time zone of the local days of Lden (day 07-19, evening 19-23)."""
+    interval_s: float = 60.0
+    """Seconds each reading's LAeq covers (the nodes' report interval)."""
+    sample_size: int = 64
+    """Readings kept per hour for percentiles (exact up to this many)."""
     # WHO Environmental Noise Guidelines for the European Region (2018), road traffic.
     lden_limit_db: float = 53.0
+    """Lden guideline, dB (noise_exceedance alert)."""
     lnight_limit_db: float = 45.0
-    min_coverage: float = 0.75  # below this a day raises no alert (its levels are still written)
+    """Lnight guideline, dB (noise_exceedance alert)."""
+    min_coverage: float = 0.75
+    """Below this share of a day's intervals a day raises no alert (still written)."""
 
 
 def energy(level_db: Float64Array) -> Float64Array:

@@ -42,20 +42,35 @@ _HOUR_NS: Final = 3_600 * 10**9
 class WasteConfig:
     """Settings of the waste processor (``[processors]``); thresholds are design suggestions."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
+    # take the docstring under a field as its description (docs/configuration.md)
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
     lateness_s: float = 600.0
+    """Seconds after the newest event time that a window closes."""
     horizon_s: float = 48 * 3600.0
+    """Late readings within this many seconds re-open their window."""
     emptying_drop_pp: float = 30.0
+    """A fall of at least this many percentage points can be an emptying."""
     emptied_below_pct: float = 20.0
+    """Fill % a bin must fall under for the fall to count as an emptying."""
     full_pct: float = 90.0
+    """Fill % that raises bin_full."""
     collection_horizon_h: float = 24.0
+    """bin_full also when the bin is full within this many hours."""
     fire_temp_c: float = 60.0
+    """Bin temperature (°C) that raises a fire alert."""
     fire_rise_c: float = 10.0
+    """Temperature rise (°C) since the previous reading that raises a fire alert."""
     rate_points: int = 16
+    """Fill readings since the last emptying that the fill rate is fitted over."""
     rate_lookback_s: float = 24 * 3600.0
-    rearm_s: float = 6 * 3600.0  # an alert condition recurring within this is the same episode
+    """Seconds back that readings count toward the fill rate."""
+    rearm_s: float = 6 * 3600.0
+    """An alert condition recurring within this many seconds is the same episode."""
 
     def history_ns(self) -> int:
         """How far before the update floor readings must be kept to recompute any open hour."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,20 @@ def test_reaggregate_reproduces_what_streaming_wrote(
         for k in differing[:3]
     ]
     assert len(again) > len(streamed)  # it also closes the windows streaming still held open
+    for query in documented_queries():  # every query the README and schema doc show analysts
+        influxdb.query(query)  # raises on a syntax or schema error
+
+
+def documented_queries() -> list[str]:
+    root = Path(__file__).resolve().parents[1]
+    queries = []
+    for doc in (root / "README.md", root / "docs" / "schema.md"):
+        blocks = re.findall(r"```sql\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
+        queries += [
+            line for block in blocks for line in block.splitlines() if line.startswith("SELECT")
+        ]
+    assert len(queries) >= 10
+    return queries
 
 
 def test_streamed_air_aggregates_equal_the_reference_from_the_manifest(
