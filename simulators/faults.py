@@ -53,9 +53,16 @@ class Malformation(StrEnum):
 
 
 class SensorFault(StrEnum):
-    """A sensor misbehaving: the reading is still written, QC flags it (``--faults``)."""
+    """A sensor misbehaving (``--faults``): readings are still written and QC should flag them;
+    a dropout sends nothing. Declaration order is the order of the draw."""
 
+    STUCK = "stuck"  # one field repeats the value it had at the episode's first reading
+    SPIKE = "spike"  # one reading of one field jumps (a glitch) and the next is normal again
+    DRIFT = "drift"  # one field's offset grows linearly from the episode's start
+    DROPOUT = "dropout"  # nothing arrives (frames lost); marked on the first uplink after it
     OUT_OF_RANGE = "out_of_range"  # outside the field's physical range: written with _qc = 4
+    PM_INVERSION = "pm_inversion"  # air: the PM10 channel reads below PM2.5
+    FOG = "fog"  # air: humidity near saturation, optical PM over-reads (hygroscopic growth)
 
 
 class Duplicate(StrEnum):
