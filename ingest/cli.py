@@ -96,6 +96,7 @@ async def _serve(pipeline: Pipeline) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, pipeline.reload_registry)
     totals = await pipeline.run(stop)
     return EXIT_OK if totals.balanced() else EXIT_RUNTIME
 

@@ -150,7 +150,8 @@ def _env(name: str, many: bool) -> str:
     parts = name.upper().split(".")
     if len(parts) == 1:
         return f"Environment: `{ENV_PREFIX}{parts[0]}__<KEY>`."
-    return f"Environment: `{ENV_PREFIX}{parts[0]}__{parts[1]}` as a TOML inline table."
+    variable = f"{ENV_PREFIX}{parts[0]}__{parts[1]}"
+    return f"Environment: `{variable}`, a TOML inline table that replaces the file's table."
 
 
 def _row(key: str, field: Schema, defs: Schema, *, required: bool) -> Row:
@@ -162,7 +163,7 @@ def _row(key: str, field: Schema, defs: Schema, *, required: bool) -> Row:
 def _type(field: Schema, defs: Schema) -> str:
     options = [option for option in field.get("anyOf", [field]) if option.get("type") != "null"]
     names = " or ".join(_plain_type(_deref(option, defs)) for option in options)
-    bounds = [f"{sign} {_number(field[name])}" for name, sign in _BOUNDS if name in field]
+    bounds = [f"{sign} {_toml(field[name])}" for name, sign in _BOUNDS if name in field]
     return ", ".join([names, *bounds])
 
 
@@ -191,12 +192,8 @@ def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return _number(value)
+        return repr(value)
     return json.dumps(value, ensure_ascii=False)
-
-
-def _number(value: float) -> str:
-    return repr(value)
 
 
 def _render_section(section: Section) -> str:
@@ -205,10 +202,14 @@ def _render_section(section: Section) -> str:
         lines += [section.description, ""]
     lines += ["| key | type | default | description |", "|---|---|---|---|"]
     lines += [
-        f"| {row.key} | {row.type} | {row.default} | {row.description.replace('|', '\\|')} |"
+        f"| {row.key} | {row.type} | {row.default} | {_cell(row.description)} |"
         for row in section.rows
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a literal | would end the Markdown table cell
 
 
 if __name__ == "__main__":

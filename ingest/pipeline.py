@@ -15,14 +15,15 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
+from ingest.errors import ConfigError
 from ingest.http import HttpServer
 from ingest.metrics import Accounting, Metrics
-from ingest.model import Message, Network, Outcome, Reason
+from ingest.model import Kind, Message, Network, Outcome, Reason
 from ingest.privacy import Pseudonymizer
 from ingest.readings import Decoder
 from ingest.registry import Registry, load_registry
@@ -48,19 +49,31 @@ class Plan:
     settings: Settings
     registry: Registry
     decoders: dict[str, Decoder]
+    decoder_kinds: dict[str, frozenset[Kind]]
     pseudonyms: Pseudonymizer
+
+    def reload_registry(self) -> Plan:
+        """The plan with the registry read again (stable device codes); ``ConfigError`` if the
+        file is now wrong."""
+        fresh = load_registry(self.settings.registry.path, self.decoder_kinds)
+        return replace(
+            self, registry=self.registry.merged(fresh), pseudonyms=_pseudonyms(self.settings, fresh)
+        )
 
 
 def plan(settings: Settings) -> Plan:
     """Load decoders, registry and privacy key; ``ConfigError`` on any problem."""
     config = load_config(settings.decoders.path)
-    decoders = build_decoders(config)
-    registry = load_registry(settings.registry.path, decoder_kinds(config))
-    key = settings.privacy.pseudonym_key
-    pseudonyms = Pseudonymizer.for_registry(
-        registry, None if key is None else key.get_secret_value()
+    kinds = decoder_kinds(config)
+    registry = load_registry(settings.registry.path, kinds)
+    return Plan(
+        settings, registry, dict(build_decoders(config)), kinds, _pseudonyms(settings, registry)
     )
-    return Plan(settings, registry, dict(decoders), pseudonyms)
+
+
+def _pseudonyms(settings: Settings, registry: Registry) -> Pseudonymizer:
+    key = settings.privacy.pseudonym_key
+    return Pseudonymizer.for_registry(registry, None if key is None else key.get_secret_value())
 
 
 class Pipeline:
@@ -123,6 +136,20 @@ class Pipeline:
     def stalled(self) -> bool:
         """Subscribed, yet nothing arrived for ``mqtt.stall_after`` seconds."""
         return self.source.quiet_for() > self.plan.settings.mqtt.stall_after
+
+    def reload_registry(self) -> None:
+        """SIGHUP: read the registry again without touching the MQTT session; a broken file
+        is refused with an error log and the previous registry stays in use."""
+        try:
+            fresh = self.plan.reload_registry()
+        except ConfigError as exc:  # a mistake in the file, not a bug: no traceback
+            log.error("registry reload refused, the previous registry stays in use: %s", exc)  # noqa: TRY400
+            return
+        added = len(fresh.registry) - len(self.plan.registry)
+        self.plan = fresh
+        self._device_tags = device_tag_suffixes(fresh.registry, fresh.pseudonyms.name)
+        self.transformer.use_registry(fresh.registry, self._device_tags)
+        log.info("registry reloaded: %d devices known, %d new", len(fresh.registry.by_eui), added)
 
     @property
     def totals(self) -> Accounting:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +53,23 @@ class Registry:
     def get(self, dev_eui: str) -> Device | None:
         return self.by_eui.get(dev_eui)
 
+    def merged(self, fresh: Registry) -> Registry:
+        """``fresh`` with stable codes: a device keeps its code, a new one gets the next free
+        code, and a removed one keeps its slot (its aggregate state stays addressable) while
+        no longer being looked up by DevEUI."""
+        devices = list(self.devices)
+        by_eui: dict[str, Device] = {}
+        for device in fresh:
+            old = self.by_eui.get(device.dev_eui)
+            code = old.code if old is not None else len(devices)
+            placed = replace(device, code=code)
+            if old is None:
+                devices.append(placed)
+            else:
+                devices[code] = placed
+            by_eui[device.dev_eui] = placed
+        return _registry(devices, by_eui)
+
 
 def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> Registry:
     """Read and check every row; ``ConfigError`` names the row, the column and the fix.
@@ -76,6 +93,10 @@ def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> R
             "registry.path", f"{path} is not a UTF-8 CSV file ({exc})", "save it as UTF-8 CSV"
         ) from exc
     by_eui = _by_eui(devices, path.name)
+    return _registry(devices, by_eui)
+
+
+def _registry(devices: Sequence[Device], by_eui: Mapping[str, Device]) -> Registry:
     nan = float("nan")
     empty = np.array([d.empty_distance_mm or nan for d in devices], dtype=np.float64)
     full = np.array([d.full_distance_mm or nan for d in devices], dtype=np.float64)

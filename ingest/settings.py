@@ -220,11 +220,11 @@ class ProcessorSettings(_Section):
     state_dir: Path = Path("var/state")
     """Folder where open windows are saved on stop and restored on start."""
     air: AirConfig = AirConfig()
-    """The air processor: `air_1h` and air alerts (`[processors.air]`)."""
+    """The air processor: `air_1h` aggregates and `air_exceedance` alerts."""
     noise: NoiseConfig = NoiseConfig()
-    """The noise processor: `noise_1h`, `noise_1d` and alerts (`[processors.noise]`)."""
+    """The noise processor: `noise_1h`, `noise_1d` and `noise_exceedance` alerts."""
     waste: WasteConfig = WasteConfig()
-    """The bin processor: `waste_state` and bin alerts (`[processors.waste]`)."""
+    """The bin processor: `waste_state` and the `bin_full` and `fire` alerts."""
 
 
 class PrivacySettings(_Section):

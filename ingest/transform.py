@@ -81,6 +81,11 @@ class Transformer:
         self._dedup = dedup
         self._device_tags = device_tags
 
+    def use_registry(self, registry: Registry, device_tags: Sequence[str]) -> None:
+        """Switch to a reloaded registry (codes of known devices unchanged)."""
+        self._registry = registry
+        self._device_tags = device_tags
+
     def transform(self, messages: Sequence[Message]) -> Prepared:
         prepared = Prepared(messages)
         groups: dict[tuple[str, Kind], list[_Accepted]] = defaultdict(list)

@@ -2,8 +2,9 @@
 
 Devices report at their kind's interval (with jitter) in simulated time; each report consumes
 an fCnt. Some reports are lost on air (an fCnt gap, nothing published), some devices rejoin
-(fCnt back to 0, a new session). Each published message is, by one random draw, a duplicate of
-a recent uplink, a malformed message or a normal uplink (possibly with a sensor fault). The same
+(fCnt back to 0, a new session); sensor faults (``simulators.faults.SensorFaults``) change a
+report's values, or drop it during a dropout. Each published message is, by one random draw, a
+duplicate of a recent uplink, a malformed message or a normal uplink (possibly with a fault). The same
 scenario, devices and decoder layouts give byte-identical messages and manifest.
 """
 
@@ -28,12 +29,12 @@ from simulators.faults import (
     Expectation,
     Malformation,
     SensorFault,
+    SensorFaults,
     applicable,
     break_body,
     break_frame,
     defect_of,
     expectation,
-    out_of_range,
 )
 from simulators.frames import Frame, Session, new_session
 from simulators.manifest import ManifestEntry
@@ -124,6 +125,7 @@ class _Report:
     time_ns: int
     f_cnt: int
     values: dict[str, float]
+    fault: SensorFault | None
 
 
 def default_start(
@@ -146,8 +148,9 @@ class _Stream:
     def __init__(
         self, scenario: Scenario, devices: Sequence[Device], decoders: DecoderConfig
     ) -> None:
-        seeds = np.random.SeedSequence([scenario.seed, 0x57EA]).spawn(4)
+        seeds = np.random.SeedSequence([scenario.seed, 0x57EA]).spawn(5)
         self._rng, self._radio_rng, setup = (np.random.default_rng(s) for s in seeds[:3])
+        self._faults = SensorFaults(scenario.faults, np.random.default_rng(seeds[4]))
         self._renderer = Renderer(
             np.random.default_rng(seeds[3]), scenario.topic_prefix, scenario.kpn_topic
         )
@@ -206,8 +209,9 @@ class _Stream:
             if rng.random() < self._scenario.resets:  # rejoined: new session, counter from 0
                 node.f_cnt, node.session = 0, new_session(node.network, rng)
             f_cnt, node.f_cnt = node.f_cnt, node.f_cnt + 1
-            if rng.random() >= self._scenario.lost:
-                return _Report(node, time_ns, f_cnt, values)
+            sensed = self._faults.apply(node.device, node.interval_ns, time_ns, values)
+            if sensed.fault is not SensorFault.DROPOUT and rng.random() >= self._scenario.lost:
+                return _Report(node, time_ns, f_cnt, sensed.values, sensed.fault)
 
     def _frame(self, report: _Report, values: Mapping[str, float]) -> Frame:
         node = report.node
@@ -228,20 +232,10 @@ class _Stream:
         )
 
     def _uplink(self, seq: int, report: _Report) -> tuple[Publication, Frame]:
-        fault = self._sensor_fault()
-        values = report.values
-        if fault is SensorFault.OUT_OF_RANGE:
-            values = out_of_range(report.node.device.kind, values, self._rng)
-        frame = self._frame(report, values)
+        resumed = self._faults.resumed(report.node.device.code)
+        fault = SensorFault.DROPOUT if resumed else report.fault
+        frame = self._frame(report, report.values)
         return self._publication(seq, self._renderer.render(frame), frame, fault, WRITTEN), frame
-
-    def _sensor_fault(self) -> SensorFault | None:
-        draw = self._rng.random()
-        for fault in SensorFault:  # declaration order: independent of the --faults order
-            draw -= self._scenario.faults.get(fault, 0.0)
-            if draw < 0.0:
-                return fault
-        return None
 
     def _malformed(self, seq: int, report: _Report) -> Publication:
         node, rng = report.node, self._rng

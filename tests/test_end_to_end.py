@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -192,3 +193,40 @@ def test_stall_is_reported_and_oversized_messages_are_dead_lettered(
         assert service.metrics()["city_ingest_stalled"] == 0
     letters = list(read_dead_letters(tmp_path / "dead-letter" / FILE_NAME))
     assert [(d.reason.value, d.detail) for d in letters] == [("bad_envelope", "envelope.too_large")]
+
+
+def test_sighup_reloads_the_registry_without_dropping_the_session(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "fleet"  # the simulator publishes for every device of this registry
+    fleet.mkdir()
+    full = make_registry(fleet, devices=3, seed=8).read_text(encoding="utf-8")
+    header, first_row, *rows = full.splitlines()
+    registry = tmp_path / "devices.csv"  # the service starts without the first device
+    registry.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    unknown = 'city_ingest_dead_letters_total{reason="unknown_device"}'
+    quiet = ("--malformed", "0", "--duplicates", "0")
+    with CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url) as service:
+        first = simulate(fleet, mosquitto.port, "--messages", "200", "--seed", "8", *quiet)
+        wait_for_accounting(service, len(first))
+        unknown_before = service.metrics()[unknown]
+        assert unknown_before > 0
+        registry.write_text(full, encoding="utf-8")
+        service.send_signal(signal.SIGHUP)
+        wait_until(lambda: "registry reloaded" in service.log_text(), 10, message="no reload")
+        second = simulate(
+            fleet,
+            mosquitto.port,
+            "--messages",
+            "200",
+            "--seed",
+            "9",
+            *quiet,
+            "--start",
+            "2026-02-01T00:00:00+00:00",
+        )
+        wait_for_accounting(service, len(first) + len(second))
+        assert service.metrics()[unknown] == unknown_before
+        log = service.log_text()
+    assert any(e["dev_eui"] == first_row.split(",")[0] for e in second)
+    assert "connection lost" not in log  # the MQTT session was never dropped

@@ -28,7 +28,7 @@ its budget and is still 7 times ``spool.after`` (2 s), longer than the sink's lo
 step (``influxdb.retry_max_delay``, 10 s) and several write timeouts."""
 
 PUBLISH_TIMEOUT_S = 120.0
-SETTLE_TIMEOUT_S = 120.0
+SETTLE_TIMEOUT_S = 60.0
 _TOTALS = re.compile(r"stopped; totals: (.*)$", re.MULTILINE)
 _SEQ = re.compile(r"seq (\d+)")
 
@@ -158,16 +158,25 @@ class City:
     def settle(self, service: CityIngest, *, redelivery: bool = False) -> Reconciliation:
         """Wait until every manifest entry is in InfluxDB or the dead-letter store and the
         service holds nothing (no message in flight, spool empty); the reconciliation."""
+        last: list[str] = []
 
         def landed() -> Reconciliation | None:
             result = self.reconcile(redelivery=redelivery)
-            if _missing_seqs(result) or metric(service, "city_ingest_in_flight"):
+            held = {
+                name: metric(service, f"city_ingest_{name}")
+                for name in ("in_flight", "spool_batches", "received_total")
+            }
+            last[:] = [result.report(), f"service: {held}"]
+            if _missing_seqs(result) or held["in_flight"] or held["spool_batches"]:
                 return None
-            return None if metric(service, "city_ingest_spool_batches") else result
+            return result
 
-        return wait_until(
-            landed, SETTLE_TIMEOUT_S, interval=1.0, message="the city did not land in the stores"
-        )
+        try:
+            return wait_until(landed, SETTLE_TIMEOUT_S, interval=1.0)
+        except AssertionError as exc:
+            raise AssertionError(
+                "the city did not land in the stores:\n" + "\n".join(last)
+            ) from exc
 
     def figures(
         self, scenario: str, service: Service, result: Reconciliation, *, published: int = 0

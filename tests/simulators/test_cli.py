@@ -54,7 +54,7 @@ def test_publishes_what_the_manifest_lists_the_same_twice(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--faults", "stuck=0.1"], "unknown fault 'stuck'"),
+        (["--faults", "gremlins=0.1"], "unknown fault 'gremlins'"),
         (["--malformed", "1.5"], "expected a fraction in [0, 1]"),
         (["--start", "2025-03-14T08:00:00"], "has no UTC offset"),
         (["--intervals", "air=5"], "SECONDS >= 10"),
