@@ -35,6 +35,7 @@ class HttpServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/api/status", self._status)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -59,6 +60,26 @@ class HttpServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
+
+    async def _status(self, request: web.Request) -> web.Response:
+        """Pipeline counters, connections, devices and latest dead letters, as JSON."""
+        pipeline = self._pipeline
+        totals = pipeline.totals
+        body = {
+            "time_ns": pipeline.now(),
+            "received": totals.received,
+            "outcomes": {o.value: n for o, n in totals.outcomes.items()},
+            "dead_letter_reasons": {r.value: n for r, n in totals.reasons.items()},
+            "mqtt": {"state": pipeline.source.state.value, "error": pipeline.source.last_error},
+            "influxdb": {"state": pipeline.sink.state.value, "error": pipeline.sink.last_error},
+            "spool": {
+                "batches": pipeline.storage.spool.records,
+                "bytes": pipeline.storage.spool.bytes,
+                "full": pipeline.storage.full,
+            },
+            **pipeline.status.snapshot(pipeline.now()),
+        }
+        return web.json_response(body)
 
     async def _readyz(self, request: web.Request) -> web.Response:
         """Ready: subscribed, and InfluxDB takes writes or the spool has room for them."""

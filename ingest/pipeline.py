@@ -33,6 +33,7 @@ from ingest.sinks.influx import InfluxSink
 from ingest.sinks.spool import Spool
 from ingest.sinks.storage import Storage
 from ingest.sources.mqtt import MqttSource, SourceState
+from ingest.status import StatusBoard
 from ingest.transform import Prepared, Transformer, device_tag_suffixes
 
 __all__ = ["Pipeline", "Plan", "plan"]
@@ -109,6 +110,12 @@ class Pipeline:
             tags,
             max_message_bytes=s.mqtt.max_message_bytes,
         )
+        self.status = StatusBoard(
+            the_plan.registry,
+            the_plan.pseudonyms.name,
+            s.privacy.location_grid_m,
+            s.http.silent_after,
+        )
         self._bind_gauges()
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
@@ -149,7 +156,12 @@ class Pipeline:
         self.plan = fresh
         self._device_tags = device_tag_suffixes(fresh.registry, fresh.pseudonyms.name)
         self.transformer.use_registry(fresh.registry, self._device_tags)
+        self.status.use_registry(fresh.registry, fresh.pseudonyms.name)
         log.info("registry reloaded: %d devices known, %d new", len(fresh.registry.by_eui), added)
+
+    def now(self) -> int:
+        """The service clock (ns), injected for tests."""
+        return self._now()
 
     @property
     def totals(self) -> Accounting:
@@ -249,6 +261,9 @@ class Pipeline:
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
         self.source.ack(prepared.messages)
+        self.status.observe_links(prepared.links)
+        self.status.observe_readings(prepared.readings)
+        self.status.observe_dead_letters(list(dead.values()))
         outcomes: Tally[Outcome] = Tally(
             {
                 Outcome.DEAD_LETTER: len(dead),

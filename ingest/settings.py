@@ -201,7 +201,9 @@ class DeadLetterSettings(_Section):
 
 class HttpSettings(_Section):
     listen: str = "127.0.0.1:9108"
-    """`host:port` of /metrics, /healthz and /readyz; port 0 picks a free one."""
+    """`host:port` of the status page, /metrics, /healthz and /readyz; port 0 picks a free one."""
+    silent_after: Annotated[float, Field(gt=0)] = 3 * 3600.0
+    """Seconds without an uplink after which the status page shows a device as silent."""
 
     @field_validator("listen")
     @classmethod

@@ -29,7 +29,7 @@ from ingest.sinks.deadletter import DeadLetter
 from ingest.validation import QC_MISSING, validate
 from processors import Batch
 
-__all__ = ["Prepared", "Transformer", "device_tag_suffixes"]
+__all__ = ["Links", "Prepared", "Transformer", "device_tag_suffixes"]
 
 _LINK = (
     LineSpec("rssi", FieldType.FLOAT),
@@ -50,6 +50,7 @@ class Prepared:
     dead: list[tuple[int, DeadLetter]] = field(default_factory=list)
     duplicates: int = 0
     readings: list[tuple[Kind, Batch]] = field(default_factory=list)
+    links: list[Links] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -157,7 +158,9 @@ class Transformer:
         )
         prepared.readings.append((kind, readings))
         self._add(prepared, origin[batch.rows], _reading_lines(kind, readings, self._device_tags))
-        self._add(prepared, origin, _link_lines(members, batch, self._device_tags))
+        links = _links(members, batch)
+        prepared.links.append(links)
+        self._add(prepared, origin[np.unique(batch.rows)], _link_lines(links, self._device_tags))
 
     @staticmethod
     def _add(
@@ -189,33 +192,51 @@ def _reading_lines(
     return format_lines(kind.value, tags, readings.time_ns, fields)
 
 
-def _link_lines(
-    members: list[_Accepted], batch: DecodedBatch, device_tags: Sequence[str]
-) -> list[tuple[int, str]]:
-    count = len(members)
-    nan = np.nan
-    rssi = np.full(count, nan)
-    snr = np.full(count, nan)
-    for i, member in enumerate(members):
-        gateways = member.uplink.gateways
-        if gateways:
-            best = gateways[0]
-            rssi[i] = nan if best.rssi is None else best.rssi
-            snr[i] = nan if best.snr is None else best.snr
-    gateway_count = np.array([len(m.uplink.gateways) or nan for m in members])
-    f_cnt = np.array([nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in members])
-    battery = np.full(count, nan)
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Radio metadata of decoded uplinks, one row per uplink (NaN where not reported)."""
+
+    device: npt.NDArray[np.int32]
+    time_ns: npt.NDArray[np.int64]
+    networks: list[Network]
+    rssi: npt.NDArray[np.float64]  # best gateway
+    snr: npt.NDArray[np.float64]  # of that gateway
+    gateways: npt.NDArray[np.float64]
+    f_cnt: npt.NDArray[np.float64]
+    battery_v: npt.NDArray[np.float64]
+
+
+def _links(members: list[_Accepted], batch: DecodedBatch) -> Links:
+    """Link columns of the members that decoded (those that failed are dead letters)."""
+    decoded = np.zeros(len(members), dtype=bool)
+    decoded[batch.rows] = True
+    kept = [m for m, ok in zip(members, decoded.tolist(), strict=True) if ok]
+    best = [m.uplink.gateways[0] if m.uplink.gateways else None for m in kept]
+    battery = np.full(len(members), np.nan)
     if "battery_v" in batch.columns:
         battery[batch.rows[::-1]] = batch.columns["battery_v"][::-1]  # first row per uplink wins
-    decoded = np.zeros(count, dtype=bool)
-    decoded[batch.rows] = True
-    columns = (rssi, snr, gateway_count, f_cnt, battery)
-    fields = {
-        spec: np.where(decoded, values, nan) for spec, values in zip(_LINK, columns, strict=True)
-    }
-    tags = [f"{device_tags[m.device.code]},network={m.uplink.network.value}" for m in members]
-    times = np.array([m.uplink.time_ns for m in members], dtype=np.int64)
-    return format_lines("link", tags, times, fields)
+    return Links(
+        device=np.array([m.device.code for m in kept], dtype=np.int32),
+        time_ns=np.array([m.uplink.time_ns for m in kept], dtype=np.int64),
+        networks=[m.uplink.network for m in kept],
+        rssi=np.array([np.nan if g is None or g.rssi is None else g.rssi for g in best]),
+        snr=np.array([np.nan if g is None or g.snr is None else g.snr for g in best]),
+        gateways=np.array([len(m.uplink.gateways) or np.nan for m in kept], dtype=np.float64),
+        f_cnt=np.array(
+            [np.nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in kept], dtype=np.float64
+        ),
+        battery_v=battery[decoded],
+    )
+
+
+def _link_lines(links: Links, device_tags: Sequence[str]) -> list[tuple[int, str]]:
+    columns = (links.rssi, links.snr, links.gateways, links.f_cnt, links.battery_v)
+    fields = dict(zip(_LINK, columns, strict=True))
+    tags = [
+        f"{device_tags[code]},network={network.value}"
+        for code, network in zip(links.device.tolist(), links.networks, strict=True)
+    ]
+    return format_lines("link", tags, links.time_ns, fields)
 
 
 def _dead_letter(message: Message, error: UplinkError, network: Network | None) -> DeadLetter:
