@@ -16,6 +16,7 @@ from pathlib import Path
 from ingest import demo as demo_module
 from ingest import reaggregate
 from ingest.errors import CityIngestError, ConfigError
+from ingest.logs import LogFormat, configure_logging
 from ingest.pipeline import Pipeline, plan
 from ingest.replay import replay_dead_letters
 from ingest.settings import Settings, load_settings
@@ -31,11 +32,7 @@ EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, LogFormat(args.log_format))
     try:
         return int(args.handler(args))
     except ConfigError as exc:
@@ -49,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="city-ingest", description=__doc__)
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="for commands without a config file; `run` follows [logging] in its config",
     )
+    parser.add_argument("--log-format", default="text", choices=[f.value for f in LogFormat])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    configure_logging(settings.logging.level, settings.logging.format)
     pipeline = Pipeline(plan(settings))
     return asyncio.run(_serve(pipeline))
 

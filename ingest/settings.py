@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from ingest.errors import ConfigError
+from ingest.logs import LogFormat
 from ingest.model import Network
 from processors import AirConfig, NoiseConfig, WasteConfig
 
@@ -39,6 +40,7 @@ __all__ = [
     "HttpSettings",
     "InfluxApi",
     "InfluxSettings",
+    "LoggingSettings",
     "MqttSettings",
     "PathSettings",
     "PrivacySettings",
@@ -215,6 +217,13 @@ class HttpSettings(_Section):
         return listen
 
 
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Least severe level logged."""
+    format: LogFormat = LogFormat.TEXT
+    """`text` for a terminal, `json` (one object per line) for a log collector."""
+
+
 class ProcessorSettings(_Section):
     """``[processors]``: one sub-table per kind, mirroring the processors' own config classes
     (``processors.AirConfig``, ``NoiseConfig``, ``WasteConfig``), and where state is kept."""
@@ -255,6 +264,8 @@ class Settings(_Section):
     """The disk spool that keeps batches while InfluxDB cannot take them."""
     dead_letter: DeadLetterSettings = DeadLetterSettings()
     """The store of uplinks that could not be written, each with its reason."""
+    logging: LoggingSettings = LoggingSettings()
+    """How the service logs (never a secret)."""
     http: HttpSettings = HttpSettings()
     """The HTTP endpoints: /metrics (Prometheus), /healthz and /readyz."""
     processors: ProcessorSettings = ProcessorSettings()
