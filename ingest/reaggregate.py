@@ -24,6 +24,7 @@ from ingest.aggregation import Aggregator, points_lines
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Kind
 from ingest.pipeline import Plan, plan
+from ingest.progress import Progress
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.influx import InfluxSink
@@ -68,9 +69,13 @@ async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: 
     tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
     aggregator = Aggregator(settings.processors)  # fresh state: nothing loaded
     points: list[Points] = []
+    days = -(-(end_ns - start_ns + _DAY_NS) // _CHUNK_NS)
     async with aiohttp.ClientSession() as session:
         for kind in kinds:
-            rows = await _read(session, settings.influxdb, kind, start_ns - _DAY_NS, end_ns)
+            with Progress(f"read {kind.value}", days) as progress:
+                rows = await _read(
+                    session, settings.influxdb, kind, start_ns - _DAY_NS, end_ns, progress
+                )
             batch = _batch(kind, rows, names)
             points += aggregator.process([(kind, batch)])
             points += aggregator.flush(kind, end_ns + _DAY_NS)
@@ -84,14 +89,20 @@ async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: 
 
 
 async def _read(
-    session: aiohttp.ClientSession, influx: InfluxSettings, kind: Kind, start_ns: int, end_ns: int
+    session: aiohttp.ClientSession,
+    influx: InfluxSettings,
+    kind: Kind,
+    span: tuple[int, int],
+    progress: Progress,
 ) -> list[dict[str, Any]]:
+    start_ns, end_ns = span
     rows: list[dict[str, Any]] = []
     for chunk in range(start_ns, end_ns, _CHUNK_NS):
         until = min(chunk + _CHUNK_NS, end_ns)
         query = f'SELECT * FROM "{kind.value}" WHERE time >= {chunk} AND time < {until}'  # noqa: S608 - an enum value and integers
         query += ' GROUP BY "device"'
         rows += await query_rows(session, influx, query)
+        progress.advance()
     return rows
 
 

@@ -36,7 +36,9 @@ def replay_dead_letters(settings: Settings, reason: str | None) -> int:
     store = DeadLetterStore(directory, settings.dead_letter.max_bytes)
     try:
         with Publisher(_broker_options(settings.mqtt)) as publisher:
-            report = publish_all(((d.topic, d.payload) for d in chosen), publisher, rate=0)
+            report = publish_all(
+                ((d.topic, d.payload) for d in chosen), publisher, rate=0, total=len(chosen)
+            )
     except Exception:
         store.append(letters)  # nothing is lost: every letter goes back to the live store
         _remove(taken)

@@ -128,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
     outcomes: Counter[str] = Counter()
     try:
         with _manifest(args.manifest) as manifest, Publisher(options) as publisher:
-            report = publish_all(_recorded(publications, manifest, outcomes), publisher, args.rate)
+            report = publish_all(
+                _recorded(publications, manifest, outcomes),
+                publisher,
+                args.rate,
+                total=args.messages,
+            )
     except SinkUnavailable as exc:
         sys.stderr.write(f"city-ingest simulate: {exc}\n")
         return 1

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import SinkUnavailable
+from ingest.progress import Progress
 
 __all__ = ["BrokerOptions", "PublishReport", "Publisher", "publish_all"]
 
@@ -168,16 +169,22 @@ def publish_all(
     publisher: Publisher,
     rate: float,
     ack_timeout_s: float = 120.0,
+    total: int | None = None,
 ) -> PublishReport:
-    """Publish ``messages`` at ``rate`` per second (0: as fast as possible), then drain."""
+    """Publish ``messages`` at ``rate`` per second (0: as fast as possible), then drain.
+
+    Progress (``total`` messages expected) goes to stderr: a bar on a terminal, else a line
+    every few seconds."""
     started = time.monotonic()
     count = 0
-    for topic, payload in messages:
-        if rate > 0:
-            pause = started + count / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # pacing to the requested rate, not synchronisation
-        publisher.publish(topic, payload)
-        count += 1
+    with Progress("publish", total) as progress:
+        for topic, payload in messages:
+            if rate > 0:
+                pause = started + count / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)  # pacing to the requested rate, not synchronisation
+            publisher.publish(topic, payload)
+            count += 1
+            progress.advance()
     acknowledged = publisher.drain(ack_timeout_s)
     return PublishReport(count, acknowledged, time.monotonic() - started)
