@@ -73,9 +73,8 @@ async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: 
     async with aiohttp.ClientSession() as session:
         for kind in kinds:
             with Progress(f"read {kind.value}", days) as progress:
-                rows = await _read(
-                    session, settings.influxdb, kind, start_ns - _DAY_NS, end_ns, progress
-                )
+                span = (start_ns - _DAY_NS, end_ns)
+                rows = await _read(session, settings.influxdb, kind, span, progress)
             batch = _batch(kind, rows, names)
             points += aggregator.process([(kind, batch)])
             points += aggregator.flush(kind, end_ns + _DAY_NS)
