@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ingest import demo as demo_module
 from ingest import reaggregate
+from ingest.diagnose import probe_problems, static_problems
 from ingest.errors import CityIngestError, ConfigError
 from ingest.logs import LogFormat, configure_logging
 from ingest.pipeline import Pipeline, plan
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate config, registry and decoders")
     check.add_argument("--config", type=Path, required=True)
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also connect to the broker and InfluxDB and check what they say",
+    )
     check.set_defaults(handler=_check_config)
 
     simulate = commands.add_parser("simulate", help="publish simulated uplinks")
@@ -89,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format)
+    for problem in static_problems(settings):
+        log.warning("%s", problem)
     pipeline = Pipeline(plan(settings))
     return asyncio.run(_serve(pipeline))
 
@@ -106,8 +114,13 @@ async def _serve(pipeline: Pipeline) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     the_plan = plan(settings)
+    problems = static_problems(settings) + (probe_problems(settings) if args.probe else [])
+    for problem in problems:
+        print(f"city-ingest: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
     kinds = Counter(d.kind.value for d in the_plan.registry)
-    print(f"config {args.config}: OK")
+    print(f"config {args.config}: OK" + (" (broker and InfluxDB answered)" if args.probe else ""))
     print(f"  sources: {', '.join(f'{s.network.value} {s.topic}' for s in settings.sources)}")
     print(f"  influxdb: {settings.influxdb.url} (api {settings.influxdb.api.value})")
     print(
