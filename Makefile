@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics
+DEBIAN_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics chromium chromium-driver
 
 .PHONY: help setup servers demo test lint check bench clean docs secrets certs compose-check
 
@@ -25,13 +25,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) servers
 
-# The servers the tests and the demo start for real (each on its own free port).
+# The servers the tests and the demo start for real (each on its own free port), and the
+# browser the status page's test drives (tests/statuspage).
 servers:
 	@missing=""; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v mosquitto_sub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

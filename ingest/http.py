@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.sinks.influx import SinkState
 from ingest.sources.mqtt import SourceState
+from ingest.statuspage import add_status_page
 
 if TYPE_CHECKING:
     from ingest.pipeline import Pipeline
@@ -36,6 +37,7 @@ class HttpServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/api/status", self._status)
+        add_status_page(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)

@@ -494,7 +494,7 @@ class QualityChecker:
                 parts += self._sequence(
                     (kind, name), spec, device=device, time_ns=time_ns, x=x, revised=revised
                 )
-            flags[name] = combine(*parts)
+            flags[name] = np.where(np.isnan(x), MISSING, combine(*parts)).astype(np.uint8)
             if (kind, name) in self._tracks:
                 self._tracks[kind, name].settle(np.unique(device), flags[name])
         if "fill_pct" in flags and "distance_mm" in flags:

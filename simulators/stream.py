@@ -4,8 +4,8 @@ Devices report at their kind's interval (with jitter) in simulated time; each re
 an fCnt. Some reports are lost on air (an fCnt gap, nothing published), some devices rejoin
 (fCnt back to 0, a new session); sensor faults (``simulators.faults.SensorFaults``) change a
 report's values, or drop it during a dropout. Each published message is, by one random draw, a
-duplicate of a recent uplink, a malformed message or a normal uplink (possibly with a fault). The same
-scenario, devices and decoder layouts give byte-identical messages and manifest.
+duplicate of a recent uplink, a malformed message or a normal uplink (possibly with a fault).
+The same scenario, devices and decoder layouts give byte-identical messages and manifest.
 """
 
 from __future__ import annotations

@@ -59,11 +59,15 @@ class Service(CityIngest):
         return int(kib.group(1)) / 1024
 
     def kill(self) -> None:
+        if not self.running:
+            return
         scraped = self._before_end()
         super().kill()
         self.counted.update(scraped)
 
     def stop(self, timeout: float = 10.0) -> None:
+        if not self.running:
+            return
         scraped = self._before_end()
         super().stop(timeout)
         self._after_graceful_end(scraped)
@@ -87,8 +91,6 @@ class Service(CityIngest):
         return code, seconds
 
     def _before_end(self) -> Counter[str]:
-        if not self.running:
-            return Counter()
         self.peak_rss_mib = max(self.peak_rss_mib, self.vm_hwm_mib())
         try:
             return _outcomes(self.metrics())
@@ -157,17 +159,17 @@ class City:
 
     def settle(self, service: CityIngest, *, redelivery: bool = False) -> Reconciliation:
         """Wait until every manifest entry is in InfluxDB or the dead-letter store and the
-        service holds nothing (no message in flight, spool empty); the reconciliation."""
+        spool is empty; the reconciliation."""
         last: list[str] = []
 
         def landed() -> Reconciliation | None:
             result = self.reconcile(redelivery=redelivery)
             held = {
                 name: metric(service, f"city_ingest_{name}")
-                for name in ("in_flight", "spool_batches", "received_total")
+                for name in ("received_total", "spool_batches")
             }
             last[:] = [result.report(), f"service: {held}"]
-            if _missing_seqs(result) or held["in_flight"] or held["spool_batches"]:
+            if _missing_seqs(result) or held["spool_batches"]:
                 return None
             return result
 
@@ -177,6 +179,14 @@ class City:
             raise AssertionError(
                 "the city did not land in the stores:\n" + "\n".join(last)
             ) from exc
+
+    def conclude(
+        self, scenario: str, service: Service, *, redelivery: bool = False, published: int = 0
+    ) -> tuple[Figures, Reconciliation]:
+        """Settle, stop the service (its last life's counts and RSS), and the table row."""
+        result = self.settle(service, redelivery=redelivery)
+        service.stop()
+        return self.figures(scenario, service, result, published=published), result
 
     def figures(
         self, scenario: str, service: Service, result: Reconciliation, *, published: int = 0

@@ -87,11 +87,11 @@ def render_table(rows: Sequence[Figures]) -> str:
         )
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(
+    rule = "|".join(
         "-" * (w + 1) + ":" if right else "-" * (w + 2)
         for w, right in zip(widths, numeric, strict=True)
     )
-    return "\n".join([line(header), rule, *(line(c) for c in cells)])
+    return "\n".join([line(header), f"|{rule}|", *(line(c) for c in cells)])
 
 
 def _cell(value: object) -> str:

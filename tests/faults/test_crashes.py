@@ -39,8 +39,9 @@ def test_sigkill_three_times_during_a_publish(
                 assert not publisher.done(), "the publish ended before the kill"
                 service.kill()
                 service.start()
-        result = city.settle(service, redelivery=True)
-        figures = city.figures("SIGKILL x3 during a 20 k publish", service, result)
+        figures, result = city.conclude(
+            "SIGKILL x3 during a 20 k publish", service, redelivery=True
+        )
     record(figures)
     assert service.lives == KILLS + 1
     assert result.ok, result.report()
@@ -59,8 +60,7 @@ def test_sigterm_mid_stream_exits_zero_within_the_deadline(
             code, seconds = service.terminate(DRAIN_TIMEOUT_S)
             assert not publisher.done(), "the publish ended before SIGTERM"
             service.start()
-        result = city.settle(service)
-        figures = city.figures("SIGTERM mid-stream", service, result)
+        figures, result = city.conclude("SIGTERM mid-stream", service)
     record(figures)
     assert code == 0
     assert seconds <= DRAIN_TIMEOUT_S, f"exit took {seconds:.1f} s"

@@ -30,7 +30,7 @@ def test_fault_spec_parses_known_names() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("stuck=0.1", "unknown fault 'stuck'"),
+        ("gremlins=0.1", "unknown fault 'gremlins'"),
         ("out_of_range", "expected out_of_range=FRACTION"),
         ("out_of_range=1.5", "in [0, 1]"),
         ("out_of_range=lots", "in [0, 1]"),
@@ -40,7 +40,7 @@ def test_fault_spec_rejects_clearly(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)) as caught:
         parse_fault_spec(spec)
     if "unknown" in message:
-        assert "known faults: out_of_range" in str(caught.value)
+        assert "known faults: stuck, spike, drift" in str(caught.value)
 
 
 def _lpp_items(payload: bytes) -> list[int]:
