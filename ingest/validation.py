@@ -47,6 +47,10 @@ def validate(
         name: _range_flags(values, spec[name].low, spec[name].high)
         for name, values in columns.items()
     }
+    if "fill_pct" in qc:  # a fill level is only as good as the distance it comes from
+        distance = qc["distance_mm"]
+        doubtful = (distance == QC_SUSPECT) | (distance == QC_FAIL)
+        qc["fill_pct"] = np.where(doubtful, np.maximum(qc["fill_pct"], distance), qc["fill_pct"])
     return Batch(device, time_ns, columns, qc)
 
 

@@ -68,8 +68,8 @@ class NoiseConfig:
     """Late readings within this many seconds re-open their window."""
     timezone: str = "Europe/Amsterdam"
     """IANA time zone of the local days of Lden (day 07-19, evening 19-23)."""
-    interval_s: float = 60.0
-    """Seconds each reading's LAeq covers (the nodes' report interval)."""
+    interval_s: float = 300.0
+    """Seconds each reading's LAeq covers: the noise nodes' report interval (5 min here)."""
     sample_size: int = 64
     """Readings kept per hour for percentiles (exact up to this many)."""
     # WHO Environmental Noise Guidelines for the European Region (2018), road traffic.

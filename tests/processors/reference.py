@@ -141,7 +141,7 @@ def noise_day(time_ns: int) -> tuple[date, str]:
     return local.date(), "night"
 
 
-def noise(readings: list[Reading], interval_s: float = 60.0) -> dict[Key, dict[str, object]]:
+def noise(readings: list[Reading], interval_s: float = 300.0) -> dict[Key, dict[str, object]]:
     hours: dict[tuple[int, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     days: dict[tuple[int, date], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in readings:

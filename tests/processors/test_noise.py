@@ -99,11 +99,12 @@ def test_night_of_a_day_runs_from_23_to_07_next_morning() -> None:
 
 def test_exceedance_alert_needs_coverage() -> None:
     loud = [Reading(r.device, r.time_ns, {"laeq": 70.0}) for r in full_day(date(2026, 6, 1))]
-    covered = run(NoiseProcessor(), [to_batch(loud, NAMES)])
+    minutely = NoiseConfig(interval_s=60.0)  # full_day() gives one reading a minute
+    covered = run(NoiseProcessor(minutely), [to_batch(loud, NAMES)])
     alerts = [k for k in covered if k[0] == "alert"]
     assert [k[3] for k in alerts] == ["noise_exceedance"]
     assert covered[alerts[0]]["value"] == pytest.approx(76.4, abs=0.05)
-    sparse = run(NoiseProcessor(), [to_batch(loud[::2], NAMES)])
+    sparse = run(NoiseProcessor(minutely), [to_batch(loud[::2], NAMES)])
     assert [k for k in sparse if k[0] == "alert"] == []
 
 
