@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics chromium chromium-driver
 
-.PHONY: help setup servers demo test lint check bench clean docs secrets certs compose-check
+.PHONY: help setup servers demo test faults lint check bench clean docs secrets certs compose-check
 
 help:
 	@echo "make demo   - run a short simulated city end to end and print what landed"
 	@echo "make test   - run the test suite against real Mosquitto and InfluxDB"
+	@echo "make faults - crash, outage, broker-restart and hostile-input scenarios, as a table"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks, printed as tables"
 	@echo "make docs   - regenerate docs/configuration.md from the settings models"
@@ -45,6 +46,11 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Fault scenarios (tests/faults, docs/reliability.md): real processes, a few minutes; the table
+# is printed at the end and saved as JSON (CITY_INGEST_FAULTS_REPORT, default in the temp dir).
+faults: setup
+	$(BIN)/pytest tests/faults -m faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest import demo as demo_module
-from ingest import reaggregate
+from ingest import reaggregate, report
 from ingest.diagnose import probe_problems, static_problems
 from ingest.errors import CityIngestError, ConfigError
 from ingest.logs import LogFormat, configure_logging
@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     again = commands.add_parser("reaggregate", help="recompute aggregates from raw points")
     reaggregate.add_arguments(again)
     again.set_defaults(handler=reaggregate.run)
+
+    day_report = commands.add_parser("report", help="one day's report for analysts")
+    report.add_arguments(day_report)
+    day_report.set_defaults(handler=report.run)
 
     letters = commands.add_parser("dead-letter", help="list or replay dead letters")
     letter_commands = letters.add_subparsers(required=True, metavar="ACTION")
