@@ -21,8 +21,11 @@ from ingest.errors import ConfigError
 from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
 from ingest.model import Kind
 from ingest.settings import ProcessorSettings
+from ingest.transform import Links
 from processors import AirProcessor, Batch, NoiseProcessor, Points, Processor, WasteProcessor
-from processors.base import ABSENT_INT
+from processors.base import ABSENT_INT, Float64Array
+from processors.health import HealthProcessor, LinkBatch
+from processors.quality import QualityChecker
 
 __all__ = ["Aggregator", "points_lines"]
 
@@ -32,31 +35,48 @@ log = logging.getLogger(__name__)
 class Aggregator:
     """The processors of every kind, their late-reading count and their saved state."""
 
-    def __init__(self, settings: ProcessorSettings) -> None:
+    def __init__(self, settings: ProcessorSettings, empty_mm: Float64Array) -> None:
         self._processors: dict[Kind, Processor] = {
             Kind.AIR: AirProcessor(settings.air),
             Kind.NOISE: NoiseProcessor(settings.noise),
             Kind.WASTE: WasteProcessor(settings.waste),
         }
+        self.health = HealthProcessor(settings.health)
+        self.quality = QualityChecker(settings.quality, empty_mm)  # used by the transformer
         self._state_dir = settings.state_dir
         self.late = 0
 
-    def process(self, readings: Iterable[tuple[Kind, Batch]]) -> list[Points]:
-        """Fold readings into their windows; the points of every window that closed or changed."""
+    def process(
+        self, readings: Iterable[tuple[Kind, Batch]], links: Iterable[Links] = ()
+    ) -> list[Points]:
+        """Fold readings into their windows and links into device health; the points of every
+        window that closed or changed."""
         points: list[Points] = []
         for kind, batch in readings:
             outputs = self._processors[kind].process(batch)
             self.late += outputs.late_count
             points += outputs.points
+        for block in links:
+            outputs = self.health.process(_link_batch(block).batch())
+            self.late += outputs.late_count
+            points += outputs.points
         return points
 
-    def flush(self, kind: Kind, until_ns: int) -> list[Points]:
-        """Advance ``kind``'s watermark to ``until_ns``: the windows that closes, emitted."""
-        return self._processors[kind].flush(until_ns).points
+    def flush(self, until_ns: int) -> list[Points]:
+        """Advance every watermark to ``until_ns``: the windows that closes, emitted."""
+        processors = [*self._processors.values(), self.health]
+        return [point for p in processors for point in p.flush(until_ns).points]
+
+    def _stateful(self) -> dict[str, Processor | HealthProcessor | QualityChecker]:
+        return {
+            **{k.value: p for k, p in self._processors.items()},
+            "health": self.health,
+            "quality": self.quality,
+        }
 
     def load(self) -> None:
         """Restore the state saved by the last clean stop, if any and if it fits the config."""
-        for kind, processor in self._processors.items():
+        for kind, processor in self._stateful().items():
             path = self._path(kind)
             if not path.exists():
                 continue
@@ -70,12 +90,12 @@ class Aggregator:
                     exc,
                 )
             else:
-                log.info("restored the %s processor's open windows from %s", kind.value, path)
+                log.info("restored the %s processor's state from %s", kind, path)
 
     def save(self) -> None:
         """Write every processor's state atomically (temp file, fsync, rename)."""
         self._state_dir.mkdir(parents=True, exist_ok=True)
-        for kind, processor in self._processors.items():
+        for kind, processor in self._stateful().items():
             path = self._path(kind)
             temporary = path.with_suffix(".tmp")
             with temporary.open("wb") as handle:
@@ -84,8 +104,21 @@ class Aggregator:
                 os.fsync(handle.fileno())
             temporary.replace(path)
 
-    def _path(self, kind: Kind) -> Path:
-        return self._state_dir / f"{kind.value}.npz"
+    def _path(self, name: str) -> Path:
+        return self._state_dir / f"{name}.npz"
+
+
+def _link_batch(links: Links) -> LinkBatch:
+    f_cnt = np.where(np.isnan(links.f_cnt), -1, links.f_cnt).astype(np.int64)
+    return LinkBatch(
+        links.device,
+        links.time_ns,
+        f_cnt,
+        links.rssi,
+        links.battery_v,
+        links.qc_suspect,
+        links.qc_fail,
+    )
 
 
 def points_lines(points: Sequence[Points], device_tags: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ingest import demo as demo_module
-from ingest import reaggregate, report
+from ingest import qcreport, reaggregate, report
 from ingest.diagnose import probe_problems, static_problems
 from ingest.errors import CityIngestError, ConfigError
 from ingest.logs import LogFormat, configure_logging
@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run a short simulated city end to end")
     demo_module.add_arguments(demo)
     demo.set_defaults(handler=demo_module.run)
+
+    qc = commands.add_parser("qc-report", help="QC flags in InfluxDB against a fault manifest")
+    qcreport.add_arguments(qc)
+    qc.set_defaults(handler=qcreport.run)
 
     again = commands.add_parser("reaggregate", help="recompute aggregates from raw points")
     reaggregate.add_arguments(again)

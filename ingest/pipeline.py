@@ -100,7 +100,7 @@ class Pipeline:
         )
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
-        self.aggregator = Aggregator(s.processors)
+        self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
         dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
         self.transformer = Transformer(
             s.sources,
@@ -108,6 +108,7 @@ class Pipeline:
             the_plan.decoders,
             dedup,
             tags,
+            quality=self.aggregator.quality,
             max_message_bytes=s.mqtt.max_message_bytes,
         )
         self.status = StatusBoard(
@@ -157,6 +158,7 @@ class Pipeline:
         self._device_tags = device_tag_suffixes(fresh.registry, fresh.pseudonyms.name)
         self.transformer.use_registry(fresh.registry, self._device_tags)
         self.status.use_registry(fresh.registry, fresh.pseudonyms.name)
+        self.aggregator.quality.use_empty_mm(fresh.registry.empty_mm)
         log.info("registry reloaded: %d devices known, %d new", len(fresh.registry.by_eui), added)
 
     def now(self) -> int:
@@ -279,7 +281,8 @@ class Pipeline:
     async def _aggregate(self, prepared: Prepared) -> None:
         """Fold the batch's acknowledged readings into the aggregates; write what they emit."""
         late_before = self.aggregator.late
-        lines = points_lines(self.aggregator.process(prepared.readings), self._device_tags)
+        points = self.aggregator.process(prepared.readings, prepared.links)
+        lines = points_lines([*prepared.revisions, *points], self._device_tags)
         self.metrics.late_readings.inc(self.aggregator.late - late_before)
         if not lines:
             return

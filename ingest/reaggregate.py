@@ -13,23 +13,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
+import numpy.typing as npt
 
 from ingest.aggregation import Aggregator, points_lines
 from ingest.errors import ConfigError, SinkUnavailable
-from ingest.model import Kind
+from ingest.model import Kind, Network
 from ingest.pipeline import Plan, plan
 from ingest.progress import Progress
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.influx import InfluxSink
-from ingest.transform import device_tag_suffixes
+from ingest.transform import Links, device_tag_suffixes
 from processors import Batch, Points
+from processors.quality import count_flags
 
 __all__ = ["add_arguments", "run"]
 
@@ -67,17 +70,20 @@ async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: 
     settings = the_plan.settings
     names = {the_plan.pseudonyms.name(d): d.code for d in the_plan.registry}
     tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
-    aggregator = Aggregator(settings.processors)  # fresh state: nothing loaded
+    aggregator = Aggregator(settings.processors, the_plan.registry.empty_mm)  # fresh state
     points: list[Points] = []
-    days = -(-(end_ns - start_ns + _DAY_NS) // _CHUNK_NS)
+    span = (start_ns - _DAY_NS, end_ns)
+    flagged: tuple[Counter[_Key], Counter[_Key]] = (Counter(), Counter())  # suspect, fail
     async with aiohttp.ClientSession() as session:
         for kind in kinds:
-            with Progress(f"read {kind.value}", days) as progress:
-                span = (start_ns - _DAY_NS, end_ns)
-                rows = await _read(session, settings.influxdb, kind, span, progress)
+            rows = await _read(session, settings.influxdb, kind.value, span)
             batch = _batch(kind, rows, names)
             points += aggregator.process([(kind, batch)])
-            points += aggregator.flush(kind, end_ns + _DAY_NS)
+            _count_flags(batch, flagged)
+        if set(kinds) == set(Kind):  # device health needs every kind's QC flags
+            links = _links(await _read(session, settings.influxdb, "link", span), names, flagged)
+            points += aggregator.process([], [links])
+    points += aggregator.flush(end_ns + _DAY_NS)
     chosen = [_within(p, start_ns, end_ns) for p in points]
     lines = points_lines([p for p in chosen if len(p)], tags)
     async with InfluxSink(settings.influxdb) as sink:
@@ -88,20 +94,16 @@ async def reaggregate(the_plan: Plan, kinds: list[Kind], start_ns: int, end_ns: 
 
 
 async def _read(
-    session: aiohttp.ClientSession,
-    influx: InfluxSettings,
-    kind: Kind,
-    span: tuple[int, int],
-    progress: Progress,
+    session: aiohttp.ClientSession, influx: InfluxSettings, measurement: str, span: tuple[int, int]
 ) -> list[dict[str, Any]]:
     start_ns, end_ns = span
     rows: list[dict[str, Any]] = []
-    for chunk in range(start_ns, end_ns, _CHUNK_NS):
-        until = min(chunk + _CHUNK_NS, end_ns)
-        query = f'SELECT * FROM "{kind.value}" WHERE time >= {chunk} AND time < {until}'  # noqa: S608 - an enum value and integers
-        query += ' GROUP BY "device"'
-        rows += await query_rows(session, influx, query)
-        progress.advance()
+    with Progress(f"read {measurement}", -(-(end_ns - start_ns) // _CHUNK_NS)) as progress:
+        for chunk in range(start_ns, end_ns, _CHUNK_NS):
+            until = min(chunk + _CHUNK_NS, end_ns)
+            query = f'SELECT * FROM "{measurement}" WHERE time >= {chunk} AND time < {until}'  # noqa: S608 - names of our own measurements and integers
+            rows += await query_rows(session, influx, query + ' GROUP BY "device"')
+            progress.advance()
     return rows
 
 
@@ -151,6 +153,44 @@ def _batch(kind: Kind, rows: list[dict[str, Any]], names: dict[str, int]) -> Bat
         np.array([int(r["time"]) for r in known], dtype=np.int64),
         values,
         qc,
+    )
+
+
+_Key = tuple[int, int]  # (device code, time)
+
+
+def _count_flags(batch: Batch, flagged: tuple[Counter[_Key], Counter[_Key]]) -> None:
+    """Per uplink (device, time): how many fields QC flagged 3 and 4."""
+    keys = list(zip(batch.device.tolist(), batch.time_ns.tolist(), strict=True))
+    for counts, total in zip(flagged, count_flags(dict(batch.qc), len(batch)), strict=True):
+        counts.update(dict(zip(keys, total.tolist(), strict=True)))
+
+
+def _links(
+    rows: list[dict[str, Any]], names: dict[str, int], flagged: tuple[Counter[_Key], Counter[_Key]]
+) -> Links:
+    known = [r for r in rows if r.get("device") in names]
+    device = np.array([names[r["device"]] for r in known], dtype=np.int32)
+    time_ns = np.array([int(r["time"]) for r in known], dtype=np.int64)
+    keys = list(zip(device.tolist(), time_ns.tolist(), strict=True))
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        return np.array([_number(r.get(name)) for r in known], dtype=np.float64)
+
+    def counts(which: Counter[_Key]) -> npt.NDArray[np.int64]:
+        return np.array([which[key] for key in keys], dtype=np.int64)
+
+    return Links(
+        device=device,
+        time_ns=time_ns,
+        networks=[Network(r.get("network") or "tts") for r in known],
+        rssi=column("rssi"),
+        snr=column("snr"),
+        gateways=column("gateways"),
+        f_cnt=column("f_cnt"),
+        battery_v=column("battery_v"),
+        qc_suspect=counts(flagged[0]),
+        qc_fail=counts(flagged[1]),
     )
 
 

@@ -14,6 +14,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -27,12 +28,16 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from ingest.errors import ConfigError
 from ingest.logs import LogFormat
 from ingest.model import Network
 from processors import AirConfig, NoiseConfig, WasteConfig
+from processors.health import HealthConfig
+from processors.quality import DEFAULT_FIELDS as DEFAULT_QC_FIELDS
+from processors.quality import QualityConfig
 
 __all__ = [
     "DeadLetterSettings",
@@ -236,6 +241,32 @@ class ProcessorSettings(_Section):
     """The noise processor: `noise_1h`, `noise_1d` and `noise_exceedance` alerts."""
     waste: WasteConfig = WasteConfig()
     """The bin processor: `waste_state` and the `bin_full` and `fire` alerts."""
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    """QARTOD tests per kind and field (IOOS QARTOD; docs/quality.md). A field given under
+    `[processors.quality.fields.<kind>.<field>]` replaces that field's defaults only."""
+    health: HealthConfig = HealthConfig()
+    """`device_health` hours and the `silent`, `battery_low` and `sensor_fault` alerts."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_quality_fields(cls, raw: object) -> object:
+        """Fields named in the config replace those fields' defaults; the rest stay."""
+        quality = raw.get("quality") if isinstance(raw, dict) else None
+        fields = quality.get("fields") if isinstance(quality, dict) else None
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(quality, dict)
+            or not isinstance(fields, dict)
+        ):
+            return raw
+        merged: dict[str, dict[str, Any]] = {
+            kind.value: {name: asdict(spec) for name, spec in specs.items()}
+            for kind, specs in DEFAULT_QC_FIELDS.items()
+        }
+        for kind, specs in fields.items():
+            if isinstance(specs, dict):
+                merged.setdefault(str(kind), {}).update(specs)
+        return {**raw, "quality": {**quality, "fields": merged}}
 
 
 class PrivacySettings(_Section):
@@ -268,7 +299,7 @@ class Settings(_Section):
     """How the service logs (never a secret)."""
     http: HttpSettings = HttpSettings()
     """The HTTP endpoints: /metrics (Prometheus), /healthz and /readyz."""
-    processors: ProcessorSettings = ProcessorSettings()
+    processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     """Aggregation windows and alert thresholds, one sub-table per kind."""
     privacy: PrivacySettings = PrivacySettings()
     """Pseudonyms and coarse locations for citizen-hosted devices."""

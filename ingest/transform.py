@@ -21,13 +21,14 @@ from ingest.envelopes import ENVELOPES
 from ingest.errors import EnvelopeError, UnknownDevice, UplinkError
 from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
 from ingest.model import Device, Kind, Message, Network, Uplink
-from ingest.readings import DecodedBatch, Decoder
+from ingest.readings import DecodedBatch, Decoder, IntColumn
 from ingest.registry import Registry
 from ingest.schema import FIELDS
 from ingest.settings import SourceSettings
 from ingest.sinks.deadletter import DeadLetter
 from ingest.validation import QC_MISSING, validate
-from processors import Batch
+from processors import Batch, Points
+from processors.quality import QualityChecker, count_flags
 
 __all__ = ["Links", "Prepared", "Transformer", "device_tag_suffixes"]
 
@@ -51,6 +52,7 @@ class Prepared:
     duplicates: int = 0
     readings: list[tuple[Kind, Batch]] = field(default_factory=list)
     links: list[Links] = field(default_factory=list)
+    revisions: list[Points] = field(default_factory=list)  # QC flags of earlier readings
 
 
 @dataclass(slots=True)
@@ -71,9 +73,11 @@ class Transformer:
         dedup: Deduplicator,
         device_tags: Sequence[str],
         *,
+        quality: QualityChecker,
         max_message_bytes: int,
     ) -> None:
         self._routes = [(s.topic, s.network) for s in sources]
+        self._quality = quality
         self._max_bytes = max_message_bytes
         self.last_seen_ns: dict[Network, int] = {}  # newest receive time per network
         self._route_cache: dict[str, Network | None] = {}
@@ -153,12 +157,16 @@ class Transformer:
             return
         codes = np.array([m.device.code for m in members], dtype=np.int32)
         origin = np.array([m.index for m in members], dtype=np.int64)
-        readings = validate(
+        valid = validate(
             kind, codes[batch.rows], batch.time_ns, _kind_columns(kind, batch), self._registry
         )
+        checked = self._quality.check(kind, valid.device, valid.time_ns, valid.values, valid.qc)
+        readings = Batch(valid.device, valid.time_ns, valid.values, checked.flags)
+        if len(checked.revised):
+            prepared.revisions.append(checked.revised)
         prepared.readings.append((kind, readings))
         self._add(prepared, origin[batch.rows], _reading_lines(kind, readings, self._device_tags))
-        links = _links(members, batch)
+        links = _links(members, batch, count_flags(checked.flags, len(readings)))
         prepared.links.append(links)
         self._add(prepared, origin[np.unique(batch.rows)], _link_lines(links, self._device_tags))
 
@@ -204,10 +212,17 @@ class Links:
     gateways: npt.NDArray[np.float64]
     f_cnt: npt.NDArray[np.float64]
     battery_v: npt.NDArray[np.float64]
+    qc_suspect: npt.NDArray[np.int64]  # fields of the uplink's readings flagged 3
+    qc_fail: npt.NDArray[np.int64]  # and 4
 
 
-def _links(members: list[_Accepted], batch: DecodedBatch) -> Links:
-    """Link columns of the members that decoded (those that failed are dead letters)."""
+def _links(
+    members: list[_Accepted],
+    batch: DecodedBatch,
+    flagged: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> Links:
+    """Link columns of the members that decoded (those that failed are dead letters);
+    ``flagged`` holds the suspect and fail counts per reading row."""
     decoded = np.zeros(len(members), dtype=bool)
     decoded[batch.rows] = True
     kept = [m for m, ok in zip(members, decoded.tolist(), strict=True) if ok]
@@ -226,7 +241,13 @@ def _links(members: list[_Accepted], batch: DecodedBatch) -> Links:
             [np.nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in kept], dtype=np.float64
         ),
         battery_v=battery[decoded],
+        qc_suspect=_per_uplink(batch.rows, flagged[0], len(members))[decoded],
+        qc_fail=_per_uplink(batch.rows, flagged[1], len(members))[decoded],
     )
+
+
+def _per_uplink(rows: IntColumn, counts: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:
+    return np.bincount(rows, weights=counts, minlength=size).astype(np.int64)
 
 
 def _link_lines(links: Links, device_tags: Sequence[str]) -> list[tuple[int, str]]:

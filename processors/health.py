@@ -5,8 +5,9 @@ Per device and hour: ``uplinks`` (frame-counter repeats excluded), ``missed`` (f
 from fCnt gaps, counted in the hour of the uplink that reveals the gap), ``rssi_mean``,
 ``battery_v`` (mean), ``qc_suspect`` / ``qc_fail`` (field values flagged SUSPECT / FAIL) and
 ``silent``: at some instant of the hour the device had sent nothing for ``silent_after`` times
-its interval (the median of its recent gaps), and at least ``silent_min_s``. Every device seen is reported every hour from its
-first uplink on, also hours without uplinks, up to the newest event time seen.
+its interval (lower quartile of its last 8 gaps, once it has 4), and at least ``silent_min_s``.
+Every device seen is reported every hour from its first uplink on, also hours without uplinks,
+up to the newest event time seen.
 
 Frame counters (uplink formats §5.1): ``delta = f_cnt - last``; 0 → a repeat (retransmission,
 not counted); 1..16384 → delta - 1 missed; otherwise a 16-bit rollover when ``last`` is a
@@ -45,7 +46,6 @@ from processors.base import (
 )
 from processors.episodes import block_starts, last_index, previous
 from processors.partials import group, pack, reduce_rows, unpack
-from processors.quality import row_median
 from processors.windows import Arrays, Closed, EventClock, WindowStore
 
 __all__ = ["HealthConfig", "HealthProcessor", "LinkBatch", "count_missed"]
@@ -64,18 +64,28 @@ _FIELDS: Final = ("uplinks", "missed", "rssi", "battery_v", "qc_suspect", "qc_fa
 class HealthConfig:
     """Settings of the health processor; thresholds are design choices."""
 
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
     lateness_s: float = 600.0
-    # silent: no uplink for max(silent_after x interval, silent_min_s). Not a whole number, so
-    # interval jitter cannot decide; at 6 % loss 3 losses in a row happen 2 in 10^4 uplinks.
+    """An hour is written this long after the newest uplink time passed its end."""
     silent_after: float = 3.5
-    silent_min_s: float = 3600.0  # shorter silences are ordinary radio loss of fast reporters
-    default_interval_s: float = 3600.0  # until a device has shown its own
-    battery_low_v: float = 3.2  # a 3.6 V lithium cell's discharge plateau has ended
+    """Silent: no uplink for this many of the device's intervals (not a whole number, so
+    interval jitter cannot decide; at 6 % loss three losses in a row happen 2 in 10^4)."""
+    silent_min_s: float = 3600.0
+    """Shortest silence reported: shorter ones are ordinary radio loss of fast reporters."""
+    default_interval_s: float = 3600.0
+    """A device's interval until it has shown its own."""
+    battery_low_v: float = 3.2
+    """`battery_low` alert below this: a 3.6 V lithium cell's discharge plateau has ended."""
     battery_ok_v: float = 3.3
-    fault_on: float = 0.5  # FAIL values per uplink in an hour
+    """The episode ends above this (hysteresis)."""
+    fault_on: float = 0.5
+    """`sensor_fault` alert when an hour has this many FAIL values per uplink."""
     fault_off: float = 0.1
+    """The episode ends below this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +183,12 @@ class HealthProcessor:
             self._state[name] = np.concatenate([column, pad])
 
     def _interval_s(self, device: Int32Array) -> Float64Array:
-        median = row_median(self._state["gaps"][device])
-        return np.where(np.isnan(median), self.config.default_interval_s, median)
+        """The lower quartile of the device's recent gaps, once it has shown half a ring of them:
+        lost frames make gaps of several intervals, an event uplink one shorter gap."""
+        gaps = np.sort(self._state["gaps"][device], axis=1)  # NaN last
+        known = (~np.isnan(gaps)).sum(axis=1)
+        quartile = np.take_along_axis(gaps, np.maximum(known - 1, 0)[:, None] // 4, axis=1)[:, 0]
+        return np.where(known >= _GAPS // 2, quartile, self.config.default_interval_s)
 
     def _fold(self, batch: Batch) -> None:
         self._reserve(int(batch.device.max()) + 1)

@@ -87,7 +87,8 @@ class Readings:
 
     def around(self, codes: Int32Array, since: Int64Array) -> View:
         """Readings of devices ``codes`` (sorted) from ``since`` (per device) on, plus each
-        device's last reading before that (the context a first reading is judged against)."""
+        device's last fill and last temperature reading before that (the context a first
+        reading is judged against)."""
         at = np.clip(np.searchsorted(codes, self.device), 0, max(codes.size - 1, 0))
         chosen = (codes[at] == self.device) if codes.size else np.zeros(len(self), np.bool_)
         cut = np.where(chosen, since[at] if codes.size else 0, _LATEST)
@@ -95,15 +96,22 @@ class Readings:
         return View(rows, self._take(rows))
 
     def prune(self, cut: int) -> Readings:
-        """Drop readings before ``cut``, keeping each device's last one before it."""
+        """Drop readings before ``cut``, keeping each device's context (see ``_from``)."""
         return self._take(np.flatnonzero(self._from(np.full(len(self), cut, dtype=np.int64))))
 
     def _from(self, cut: Int64Array) -> BoolArray:
-        """Rows at or after their ``cut``, and the last row before it of each device."""
+        """Rows at or after their ``cut`` (constant per device), and each device's context
+        before it: its last row with a valid fill and its last row with a valid temperature.
+
+        A reading is judged against the previous reading *of the same quantity* (a fill drop,
+        a temperature rise), which need not be the device's last reading of any kind.
+        """
         old = self.time_ns < cut
-        same_next = self.device[1:] == self.device[:-1]
-        last_old = np.r_[old[:-1] & ~(old[1:] & same_next), old[-1:]]
-        keep: BoolArray = ~old | last_old
+        keep: BoolArray = ~old
+        for valid in (~np.isnan(self.fill), ~np.isnan(self.temperature)):
+            rows = np.flatnonzero(old & valid)
+            last = np.r_[self.device[rows[1:]] != self.device[rows[:-1]], True]
+            keep[rows[last[: rows.size]]] = True
         return keep
 
     def _order(self) -> IntpArray:

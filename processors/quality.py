@@ -16,6 +16,17 @@ long enough, and then also revises the run's earlier members (as far back as the
 measurement with only ``<field>_qc`` fields: a point is identified by measurement, tags and time,
 so writing them updates the stored readings' flags (InfluxDB merges field sets).
 
+Spike reference: ioos_qc compares a reading with the mean of its neighbours, so a large spike's
+two neighbours score half its height and are flagged SUSPECT as well (domain notes §4.3; in a
+simulated city that makes two false flags per spike). ``SpikeMethod.PEAK``, the default, scores
+a reading only when it stands above (or below) both neighbours, by the smaller difference: a
+lone spike is flagged, its neighbours and the first reading of a step change are not.
+``SpikeMethod.MEAN`` keeps ioos_qc's reference.
+
+Consequence of revisions: the stored flag of a reading can change after it was written, until
+its successor (spike) or the end of its flat run (flat line) has been seen. A replay of an old
+reading is re-written with point-test flags only, so it can lower a revised flag.
+
 Deliberate differences from ioos_qc: NaN values are skipped by the sequence tests (neighbours
 are the previous and next *reported* values); a flat-line window holds at least 3 readings; the
 flat line is a greedy run (it restarts at the value that would widen its spread to the
@@ -66,7 +77,6 @@ __all__ = [
     "SpikeMethod",
     "combine",
     "count_flags",
-    "row_median",
 ]
 
 # QARTOD flag values (ioos_qc ``QartodFlags``); FAIL and MISSING come from processors.base.
@@ -88,7 +98,10 @@ class SpikeMethod(StrEnum):
 class FieldQc:
     """Thresholds of one field, in its schema unit; ``None`` switches a test off."""
 
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
     suspect_span: tuple[float, float] | None = None  # operator span (gross range → SUSPECT)
     fail_span: tuple[float, float] | None = None  # sensor span; None: the schema's range
@@ -102,20 +115,22 @@ class FieldQc:
 class CrossQc:
     """Thresholds of the tests that relate fields of one reading."""
 
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
-    # PM2.5 is a fraction of PM10 (same optical sensor): excess in µg/m³ → (SUSPECT, FAIL);
-    # 1 µg/m³ covers the rounding of both channels. Design choice.
     pm_inversion: tuple[float, float] = (1.0, 10.0)
-    # Optical PM sensors over-read in fog: PM is SUSPECT above this %RH (domain notes §1.5).
+    """PM2.5 above PM10 by this many µg/m³ → (SUSPECT, FAIL): PM2.5 is a fraction of PM10 from
+    the same optical sensor; 1 µg/m³ covers the rounding of both channels (design choice)."""
     fog_humidity: float = 95.0
-    # Bin distance beyond the empty depth plus this → SUSPECT: lid open, bin moved (§3.1, §4.2).
+    """%RH above which optical PM readings are SUSPECT (they over-read in fog)."""
     bin_tolerance_mm: float = 50.0
-    # Below this the echo is unusable → FAIL: the DDS75-LB ranges from 280 mm (§3.3).
+    """Bin distance beyond the empty depth plus this → SUSPECT (lid open, bin moved)."""
     blind_zone_mm: float = 280.0
+    """Bin distance below this → FAIL: the Dragino DDS75-LB measures from 280 mm."""
 
 
-_M = _H  # minutes and hours read better in the table below
 # Starting thresholds: domain notes §4.2 table where it has the field, else design choices:
 # PM10 spans ≈ PM2.5 x 1.3; NO2 operator span to the EU alert threshold 400 µg/m³ and O3 to
 # 300 (above the 240 µg/m³ alert threshold; Directive 2008/50/EC Annex XII); pressure beyond
@@ -133,9 +148,9 @@ _AIR: Final = {
     "pressure": FieldQc((940, 1060), None, (5, 10), None, (6 * _H, 24 * _H, 0.05)),
 }
 _NOISE: Final = {
-    "laeq": FieldQc((30, 110), (20, 140), (15, 25), None, (1 * _M, 6 * _H, 0.05)),
-    "lamax": FieldQc((30, 130), (20, 140), None, None, (1 * _M, 6 * _H, 0.05)),
-    "lamin": FieldQc((25, 110), (20, 140), None, None, (1 * _M, 6 * _H, 0.05)),
+    "laeq": FieldQc((30, 110), (20, 140), (15, 25), None, (1 * _H, 6 * _H, 0.05)),
+    "lamax": FieldQc((30, 130), (20, 140), None, None, (1 * _H, 6 * _H, 0.05)),
+    "lamin": FieldQc((25, 110), (20, 140), None, None, (1 * _H, 6 * _H, 0.05)),
 }
 _WASTE: Final = {
     "distance_mm": FieldQc(None, None, None, None, (7 * 24 * _H, 30 * 24 * _H, 1.0)),
@@ -153,12 +168,24 @@ DEFAULT_FIELDS: Final[Mapping[Kind, Mapping[str, FieldQc]]] = MappingProxyType(
 class QualityConfig:
     """All QC thresholds. ``history``: readings per device and field a flat line revises."""
 
-    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+    }
 
-    fields: Mapping[Kind, Mapping[str, FieldQc]] = field(default_factory=lambda: DEFAULT_FIELDS)
+    fields: Mapping[Kind, Mapping[str, FieldQc]] = field(
+        default_factory=lambda: {kind: dict(specs) for kind, specs in DEFAULT_FIELDS.items()}
+    )
+    """Per kind and field: `suspect_span`, `fail_span`, `spike` (suspect, fail), `rate_of_change`
+    (units/s), `flat_line` (suspect s, fail s, tolerance), `climatology` (12 monthly spans);
+    defaults in docs/quality.md."""
     cross: CrossQc = CrossQc()
+    """Tests that relate fields of one reading."""
     spike_method: SpikeMethod = SpikeMethod.PEAK
+    """`peak`: a reading above or below both neighbours by the threshold; `mean`: ioos_qc's
+    distance from the neighbours' mean (also flags the neighbours)."""
     history: int = 64
+    """Readings per device and field a detected flat line revises back to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,12 +466,12 @@ class _Pass:
 def _median_interval(ring_t: Int64Array) -> Float64Array:
     """Median time between the readings of each ring row, in seconds (NaN: fewer than two)."""
     valid = ring_t[:, :-1] != _NEVER
-    return row_median(
+    return _row_median(
         np.where(valid, (ring_t[:, 1:] - np.where(valid, ring_t[:, :-1], 0)) / 1e9, np.nan)
     )
 
 
-def row_median(values: Float64Array) -> Float64Array:
+def _row_median(values: Float64Array) -> Float64Array:
     """Median of each row's non-NaN values; NaN for a row without any."""
     ordered = np.sort(values, axis=1)  # NaN last
     n = (~np.isnan(values)).sum(axis=1)
@@ -468,6 +495,10 @@ class QualityChecker:
         _validate(self.config)
         self._empty_mm = np.asarray([] if empty_mm is None else empty_mm, dtype=np.float64)
         self._tracks: dict[tuple[Kind, str], _Track] = {}
+
+    def use_empty_mm(self, empty_mm: Float64Array) -> None:
+        """The empty-bin distances of a reloaded registry (codes of known devices unchanged)."""
+        self._empty_mm = np.asarray(empty_mm, dtype=np.float64)
 
     def check(
         self,

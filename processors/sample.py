@@ -9,12 +9,13 @@ percentiles of a uniform random subsample (approximate; the reading count is kep
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from processors.base import Float64Array, Int32Array, Int64Array
+from processors.partials import stable_order
 
 __all__ = ["SampleStore", "priority"]
 
@@ -22,6 +23,8 @@ UInt64Array = npt.NDArray[np.uint64]
 IntpArray = npt.NDArray[np.intp]
 
 _NO_PRIORITY: Final = np.iinfo(np.uint64).max
+_WIDTH_STEP: Final = 8
+_Entry = TypeVar("_Entry", np.float64, np.uint64)
 
 
 def priority(device: Int32Array, time_ns: Int64Array) -> UInt64Array:
@@ -37,27 +40,27 @@ def _mix(x: UInt64Array) -> UInt64Array:
 
 
 class SampleStore:
-    """``k`` sample slots per window slot; slots are owned by a ``WindowStore``."""
+    """Up to ``k`` sample entries per window slot; slots are owned by a ``WindowStore``.
+
+    Entries live in (slots x width) arrays whose width grows with the fullest window, in steps
+    of ``_WIDTH_STEP`` up to ``k``: devices reporting every 5 minutes need 12 entries an hour,
+    not the 64 a 1-minute device can fill. Only a slot's first ``count`` entries are defined;
+    the rest is never initialised, so memory is touched only where entries are written.
+    """
 
     def __init__(self, k: int) -> None:
         self.k = k
-        self._values: Float64Array = np.full((0, k), np.nan)
-        self._priority: UInt64Array = np.full((0, k), _NO_PRIORITY, dtype=np.uint64)
+        width = min(k, _WIDTH_STEP)
+        self._values: Float64Array = np.empty((0, width))
+        self._priority: UInt64Array = np.empty((0, width), dtype=np.uint64)
         self._count: Int64Array = np.zeros(0, dtype=np.int64)
 
     def grow(self, capacity: int) -> None:
-        """Make room for window slots ``0 .. capacity - 1``."""
-        extra = capacity - self._count.shape[0]
-        self._values = np.vstack([self._values, np.full((extra, self.k), np.nan)])
-        self._priority = np.vstack(
-            [self._priority, np.full((extra, self.k), _NO_PRIORITY, dtype=np.uint64)]
-        )
-        self._count = np.concatenate([self._count, np.zeros(extra, dtype=np.int64)])
+        """Make room for window slots ``0 .. capacity - 1`` (empty)."""
+        self._resize(capacity, self._values.shape[1])
 
     def reset(self, slots: IntpArray) -> None:
         """Empty the given window slots (they are being reused)."""
-        self._values[slots] = np.nan
-        self._priority[slots] = _NO_PRIORITY
         self._count[slots] = 0
 
     def merge(self, slot: IntpArray, prio: UInt64Array, value: Float64Array) -> None:
@@ -67,19 +70,41 @@ class SampleStore:
         """
         if slot.size == 0:
             return
-        order = np.argsort(slot, kind="stable")
+        order = stable_order(slot)
         slot, prio, value = slot[order], prio[order], value[order]
         first = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
         sizes = np.diff(np.r_[first, slot.size])
         touched, have = slot[first], self._count[slot[first]]
+        needed = min(int((have + sizes).max()), self.k)
+        if needed > self._values.shape[1]:
+            self._resize(self._count.size, min(-(-needed // _WIDTH_STEP) * _WIDTH_STEP, self.k))
         fits = have + sizes <= self.k
         rank = np.arange(slot.size) - np.repeat(first - have, sizes)
-        room = np.repeat(fits, sizes)
-        self._values[slot[room], rank[room]] = value[room]
-        self._priority[slot[room], rank[room]] = prio[room]
-        self._count[touched[fits]] += sizes[fits]
-        if not fits.all():
+        if fits.all():
+            self._put(slot, rank, prio, value)
+        else:
+            room = np.repeat(fits, sizes)
+            self._put(slot[room], rank[room], prio[room], value[room])
             self._rerank(touched[~fits], slot[~room], prio[~room], value[~room])
+        self._count[touched[fits]] += sizes[fits]
+
+    def _put(self, slot: IntpArray, rank: IntpArray, prio: UInt64Array, value: Float64Array) -> None:
+        """Write entries at (slot, rank), addressed in the flat arrays (cheaper than 2-D)."""
+        flat = slot * self._values.shape[1] + rank
+        self._values.reshape(-1)[flat] = value
+        self._priority.reshape(-1)[flat] = prio
+
+    def _resize(self, capacity: int, width: int) -> None:
+        """Widen to ``capacity`` slots of ``width`` entries (both only grow); new slots are
+        empty. ``np.empty``/``np.zeros`` leave untouched pages unmapped until written."""
+        rows, columns = self._values.shape
+        values = np.empty((capacity, width))
+        values[:rows, :columns] = self._values
+        priority = np.empty((capacity, width), dtype=np.uint64)
+        priority[:rows, :columns] = self._priority
+        count = np.zeros(capacity, dtype=np.int64)
+        count[:rows] = self._count
+        self._values, self._priority, self._count = values, priority, count
 
     def _rerank(
         self, touched: IntpArray, slot: IntpArray, prio: UInt64Array, value: Float64Array
@@ -102,21 +127,22 @@ class SampleStore:
 
     def percentiles(self, slots: IntpArray, q: float) -> Float64Array:
         """The ``q``-th percentile of each slot's sample, linear interpolation (NumPy default)."""
-        ordered = np.sort(self._values[slots], axis=1)  # NaN padding sorts last
         n = self._count[slots]
+        ordered = np.sort(self._defined(self._values[slots], n, np.nan), axis=1)  # NaN last
         position = q / 100.0 * (n - 1)
-        below = np.clip(np.floor(position).astype(np.intp), 0, self.k - 1)
+        below = np.clip(np.floor(position).astype(np.intp), 0, ordered.shape[1] - 1)
         above = np.clip(below + 1, 0, np.maximum(n - 1, 0))
         rows = np.arange(slots.size)
         low, high = ordered[rows, below], ordered[rows, above]
         return np.where(n > 0, _lerp(low, high, position - below), np.nan)
 
     def state(self, slots: IntpArray) -> dict[str, npt.NDArray[np.generic]]:
-        """Arrays to snapshot: the given slots, in that order."""
+        """Arrays to snapshot: the given slots, in that order (undefined entries blanked)."""
+        n = self._count[slots]
         return {
-            "values": self._values[slots],
-            "priority": self._priority[slots],
-            "count": self._count[slots],
+            "values": self._defined(self._values[slots], n, np.nan),
+            "priority": self._defined(self._priority[slots], n, _NO_PRIORITY),
+            "count": n,
         }
 
     def load(self, state: dict[str, npt.NDArray[np.generic]]) -> None:
@@ -124,6 +150,12 @@ class SampleStore:
         self._values = state["values"].astype(np.float64)
         self._priority = state["priority"].astype(np.uint64)
         self._count = state["count"].astype(np.int64)
+
+    @staticmethod
+    def _defined(rows: npt.NDArray[_Entry], count: Int64Array, blank: float) -> npt.NDArray[_Entry]:
+        """``rows`` (a copy) with the entries past each row's ``count`` set to ``blank``."""
+        rows[np.arange(rows.shape[1])[None, :] >= count[:, None]] = blank
+        return rows
 
 
 def _lerp(low: Float64Array, high: Float64Array, t: Float64Array) -> Float64Array:

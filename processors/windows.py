@@ -224,9 +224,12 @@ class WindowStore:
         return slots
 
     def _grow(self, capacity: int) -> None:
+        """Room for ``capacity`` slots; new slots are set up when allocated (``_initialise``),
+        so their pages are touched only once used."""
         for name, column in self.columns.items():
-            extra = np.zeros(capacity - column.size, dtype=column.dtype)
-            self.columns[name] = np.concatenate([column, extra])
+            grown = np.empty(capacity, dtype=column.dtype)
+            grown[: column.size] = column
+            self.columns[name] = grown
         if self.sample is not None:
             self.sample.grow(capacity)
 

@@ -16,6 +16,7 @@ from processors.base import ABSENT_INT
 
 HOUR = 3_600_000_000_000
 T0 = 1_774_000_000 * 1_000_000_000 // HOUR * HOUR  # an hour boundary in 2026
+EMPTY = np.full(2, np.nan)  # no bins among the two devices
 TAGS = [",device=a,district=x", ",device=b,district=y"]
 
 
@@ -51,12 +52,12 @@ def air_batch(hours: int) -> Batch:
 
 def test_state_survives_save_and_load(tmp_path: Path) -> None:
     settings = ProcessorSettings(state_dir=tmp_path)
-    first = Aggregator(settings)
+    first = Aggregator(settings, EMPTY)
     first.process([(Kind.AIR, air_batch(1))])  # one open hour, not emitted yet
     first.save()
-    second = Aggregator(settings)
+    second = Aggregator(settings, EMPTY)
     second.load()
-    fresh = Aggregator(settings)
+    fresh = Aggregator(settings, EMPTY)
     later = air_batch(3).take(np.arange(6, 18))  # hours 2 and 3 close hour 1
     emitted = second.process([(Kind.AIR, later)])
     lost = fresh.process([(Kind.AIR, later)])
@@ -71,9 +72,9 @@ def test_state_survives_save_and_load(tmp_path: Path) -> None:
 def test_state_of_another_time_zone_is_not_restored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    Aggregator(ProcessorSettings(state_dir=tmp_path)).save()
+    Aggregator(ProcessorSettings(state_dir=tmp_path), EMPTY).save()
     other = ProcessorSettings(state_dir=tmp_path, air=AirConfig(timezone="Europe/London"))
     with caplog.at_level(logging.WARNING):
-        Aggregator(other).load()
+        Aggregator(other, EMPTY).load()
     assert "not restoring" in caplog.text
     assert "air.npz" in caplog.text

@@ -17,7 +17,7 @@ from tests.e2e import make_registry, public_names, simulate, wait_for_accounting
 from tests.processors import reference
 
 pytestmark = pytest.mark.slow
-AGGREGATES = ("air_1h", "noise_1h", "noise_1d", "waste_state", "alert")
+AGGREGATES = ("air_1h", "noise_1h", "noise_1d", "waste_state", "alert", "device_health")
 
 
 def aggregates(influx: InfluxV1) -> dict[tuple[str, str, int, str], dict[str, Any]]:

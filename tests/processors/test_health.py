@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -47,8 +48,13 @@ def health_rows(outputs: Sequence[Outputs]) -> dict[tuple[int, int], dict[str, o
                 for i in range(len(block)):
                     key = (int(block.device[i]), int(block.time_ns[i] - T0) // HOUR)
                     assert key not in rows  # every hour is emitted once
-                    rows[key] = {k: v[i].item() for k, v in block.fields.items()}
+                    rows[key] = {k: _plain(v[i].item()) for k, v in block.fields.items()}
     return rows
+
+
+def _plain(value: object) -> object:
+    """NaN as None, so that rows compare equal."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def alerts(outputs: Sequence[Outputs]) -> list[tuple[str, int, int]]:
@@ -113,15 +119,17 @@ def test_hourly_counts_from_shuffled_uplinks() -> None:
 def test_reset_and_out_of_order_uplinks_count_no_missed_frames() -> None:
     processor = HealthProcessor()
     first = [(0, T0 + i * 10 * MIN, 500 + i) for i in range(3)]
-    late = [(0, T0 + 25 * MIN, 502)]  # older than the newest: counted, no gap logic
+    late = [(0, T0 + 15 * MIN, 501)]  # older than the newest: counted, no gap logic
     rejoined = [(0, T0 + (3 + i) * 10 * MIN, i) for i in range(3)]  # counter back to 0
     out = [processor.process(links(b).batch()) for b in (first, late, rejoined)]
     out.append(processor.flush(T0 + HOUR))
-    assert health_rows(out)[0, 0] == {
+    row = health_rows(out)[0, 0]
+    assert row["battery_v"] == pytest.approx(3.6)
+    assert {**row, "battery_v": 0} == {
         "uplinks": 7,
         "missed": 0,
         "rssi_mean": -100.0,
-        "battery_v": 3.6,
+        "battery_v": 0,
         "silent": False,
         "qc_suspect": 0,
         "qc_fail": 0,
@@ -130,7 +138,7 @@ def test_reset_and_out_of_order_uplinks_count_no_missed_frames() -> None:
 
 def test_a_silent_device_is_reported_every_hour_with_one_alert() -> None:
     rows = [*every(10, 2), *[(0, t + 5 * HOUR, f + 50) for _, t, f in every(10, 2)]]
-    rows += every(10, 7, device=1)  # keeps event time moving
+    rows = sorted([*rows, *every(10, 7, device=1)], key=lambda r: r[1])  # device 1: the clock
     processor = HealthProcessor()
     out = [processor.process(links(rows[i : i + 7]).batch()) for i in range(0, len(rows), 7)]
     out.append(processor.flush(T0 + 7 * HOUR))
@@ -138,7 +146,7 @@ def test_a_silent_device_is_reported_every_hour_with_one_alert() -> None:
     silent = [h for h in range(7) if hours[0, h]["silent"]]
     assert silent == [2, 3, 4, 5]  # last uplink 01:50: silent from 02:50 (1 h) to 05:00
     assert [hours[0, h]["uplinks"] for h in range(7)] == [6, 6, 0, 0, 0, 6, 6]
-    assert hours[0, 5]["missed"] == 18
+    assert hours[0, 5]["missed"] == 38  # counters 12..49
     assert not any(hours[1, h]["silent"] for h in range(7))
     assert alerts(out) == [("silent", 0, 2)]
 
@@ -149,6 +157,16 @@ def test_silence_uses_a_multiple_of_the_devices_own_interval() -> None:
     processor = HealthProcessor(config)
     out = [processor.process(links(rows).batch()), processor.flush(T0 + 3 * HOUR)]
     assert [health_rows(out)[0, h]["silent"] for h in range(3)] == [False, True, False]
+
+
+def test_the_interval_is_learnt_despite_lost_frames() -> None:
+    hours = [0, 2, 4, 5, 6, 10, 11, 12]  # hourly, two frames lost early, then 4 h of silence
+    rows = [(0, T0 + h * HOUR + MIN, 10 + h) for h in hours] + every(10, 12, device=1)
+    processor = HealthProcessor()
+    out = [processor.process(links(sorted(rows, key=lambda r: r[1])).batch())]
+    out.append(processor.flush(T0 + 12 * HOUR))
+    silent = [h for h in range(12) if health_rows(out)[0, h]["silent"]]
+    assert silent == [9, 10]  # 3.5 intervals after 06:01 until 10:01; the 2 h gaps stay quiet
 
 
 def test_battery_alerts_once_per_episode() -> None:
@@ -275,7 +293,7 @@ def test_counts_equal_the_reference(
     processor = HealthProcessor(HealthConfig(lateness_s=48 * 3600))
     out = []
     bounds = sorted({0, len(uplinks), *(c for c in cuts if c < len(uplinks))})
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         batch = [(0, t, f) for t, f in uplinks[a:b]]
         out.append(
             processor.process(links([batch[i] for i in rng.permutation(len(batch))]).batch())
@@ -287,7 +305,7 @@ def test_counts_equal_the_reference(
     assert {h: r["missed"] for (_, h), r in hours.items() if r["missed"]} == {
         h: n for h, n in missed.items() if n
     }
-    assert all(not math.isnan(r["rssi_mean"]) for r in hours.values() if r["uplinks"])
+    assert all(r["rssi_mean"] == -100.0 for r in hours.values() if r["uplinks"])
 
 
 def test_points_are_the_contract_measurement() -> None:

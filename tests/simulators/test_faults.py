@@ -1,10 +1,13 @@
-"""Injected faults: the spec parser, and every malformation really carries its defect."""
+"""Injected faults: the spec parser, every malformation carries its defect, and sensor faults
+change exactly the readings the manifest marks, as documented."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
+from collections import Counter
 
 import orjson
 import pytest
@@ -13,6 +16,7 @@ from ingest.decoders.config import CAYENNE_LPP
 from ingest.model import Device, Network, Outcome, Reason
 from ingest.schema import fields_of
 from simulators.faults import Malformation, SensorFault, parse_fault_spec
+from simulators.manifest import ManifestEntry, manifest_line
 from simulators.stream import Publication
 from tests.simulators.helpers import Build
 
@@ -160,3 +164,141 @@ def test_out_of_range_values_leave_the_physical_range_and_are_written(
         assert len(outside) == 1
     # every decoder carries the value as it is: none clamps it back into range
     assert {devices[e.dev_eui].decoder for e in faulty} == {d.decoder for d in fleet}
+
+
+ALL_FAULTS = (
+    "stuck=0.01,spike=0.005,drift=0.01,dropout=0.01,out_of_range=0.002,pm_inversion=0.005,fog=0.01"
+)
+# Everything but dropouts: the main random stream then matches a run without faults.
+VALUE_FAULTS = {
+    SensorFault.STUCK: 0.3,
+    SensorFault.DRIFT: 0.3,
+    SensorFault.FOG: 0.2,
+    SensorFault.SPIKE: 0.05,
+    SensorFault.OUT_OF_RANGE: 0.03,
+    SensorFault.PM_INVERSION: 0.05,
+}
+QUIET = {"malformed": 0.0, "duplicates": 0.0, "messages": 4000}
+
+
+def test_fault_spec_parses_every_fault() -> None:
+    faults = parse_fault_spec(ALL_FAULTS)
+    assert set(faults) == set(SensorFault)
+    assert faults[SensorFault.FOG] == 0.01
+
+
+def test_faulty_runs_are_deterministic(build: Build) -> None:
+    faults = parse_fault_spec(ALL_FAULTS.replace("0.0", "0.1"))
+    first = [manifest_line(p.entry) for p in build(faults=faults, messages=1500)]
+    assert first == [manifest_line(p.entry) for p in build(faults=faults, messages=1500)]
+    injected = {orjson.loads(line)["fault"] for line in first} & {f.value for f in SensorFault}
+    assert len(injected) >= 4
+
+
+def _paired(build: Build) -> list[tuple[ManifestEntry, ManifestEntry]]:
+    clean = [p.entry for p in build(**QUIET)]
+    faulty = [p.entry for p in build(**QUIET, faults=VALUE_FAULTS)]
+    assert [(e.dev_eui, e.time_ns, e.f_cnt) for e in clean] == [
+        (e.dev_eui, e.time_ns, e.f_cnt) for e in faulty
+    ]
+    return list(zip(clean, faulty, strict=True))
+
+
+def _changed(clean: ManifestEntry, faulty: ManifestEntry) -> dict[str, tuple[float, float]]:
+    return {
+        name: (clean.values[name], value)
+        for name, value in faulty.values.items()
+        if not math.isclose(value, clean.values[name], abs_tol=1e-9)
+    }
+
+
+def test_value_faults_change_only_their_readings_as_documented(build: Build) -> None:
+    seen: Counter[str | None] = Counter()
+    for clean, faulty in _paired(build):
+        changed, fault = _changed(clean, faulty), faulty.fault
+        seen[fault] += 1
+        if fault is None:
+            assert changed == {}
+        elif fault == SensorFault.SPIKE:
+            ((before, after),) = changed.values()
+            assert abs(after - before) >= 7.9
+        elif fault == SensorFault.OUT_OF_RANGE:
+            ((name, (_, after)),) = changed.items()
+            assert (
+                not fields_of(faulty.kind)[name].low <= after <= fields_of(faulty.kind)[name].high
+            )
+        elif fault == SensorFault.PM_INVERSION:
+            assert (faulty.values["pm25"], faulty.values["pm10"]) == (
+                clean.values["pm10"],
+                clean.values["pm25"],
+            )
+        elif fault == SensorFault.FOG:
+            assert faulty.values["humidity"] >= 95.5
+            assert faulty.values["pm25"] >= 3 * clean.values["pm25"] - 0.1
+        else:
+            assert len(changed) <= 1
+    assert set(seen) == {None, *VALUE_FAULTS}
+
+
+def _runs(build: Build, fault: SensorFault) -> list[list[tuple[ManifestEntry, ManifestEntry]]]:
+    """Consecutive readings of one device with ``fault``, as (clean, faulty) pairs."""
+    runs: list[list[tuple[ManifestEntry, ManifestEntry]]] = []
+    current: dict[str, list[tuple[ManifestEntry, ManifestEntry]]] = {}
+    for clean, faulty in _paired(build):
+        if faulty.fault != fault:
+            current.pop(faulty.dev_eui, None)
+        elif faulty.dev_eui in current:
+            current[faulty.dev_eui].append((clean, faulty))
+        else:
+            runs.append(current.setdefault(faulty.dev_eui, [(clean, faulty)]))
+    return runs
+
+
+def test_a_stuck_field_repeats_the_value_it_had_when_it_stuck(build: Build) -> None:
+    runs = _runs(build, SensorFault.STUCK)
+    assert len(runs) >= 3
+    for run in runs:
+        for n, (clean, faulty) in enumerate(run):
+            changed = _changed(clean, faulty)
+            assert len(changed) <= 1
+            for name, (_, value) in changed.items():  # what the field read when it stuck
+                assert value in {c.values[name] for c, _ in run[:n]}
+
+
+def test_a_drifting_field_moves_away_at_a_steady_rate(build: Build) -> None:
+    runs = _runs(build, SensorFault.DRIFT)
+    assert len(runs) >= 2
+    rates = []
+    for run in runs:
+        start = run[0][1].time_ns
+        for clean, faulty in run:
+            changed = _changed(clean, faulty)
+            assert len(changed) <= 1
+            hours = (faulty.time_ns - start) / 3.6e12
+            for before, after in changed.values():
+                assert abs(after - before) <= 3.0 * hours + 0.5  # fastest drift, quantisation
+                if hours >= 4:
+                    rates.append(abs(after - before) / hours)
+    assert rates
+    assert min(rates) >= 0.05
+
+
+def test_dropouts_silence_the_device_and_mark_its_return(build: Build) -> None:
+    entries = [p.entry for p in build(**QUIET, faults={SensorFault.DROPOUT: 0.3})]
+    previous: dict[str, ManifestEntry] = {}
+    marked = 0
+    for entry in entries:
+        before = previous.get(entry.dev_eui)
+        previous[entry.dev_eui] = entry
+        if entry.fault == SensorFault.DROPOUT and before is not None:
+            marked += 1
+            assert entry.time_ns - before.time_ns >= 3_600 * 10**9
+            if entry.f_cnt is not None and before.f_cnt is not None and entry.f_cnt > before.f_cnt:
+                assert entry.f_cnt - before.f_cnt > 1  # the frames were sent, and lost
+    assert marked >= 3
+
+
+def test_single_reading_faults_hit_their_fraction(build: Build) -> None:
+    entries = [p.entry for p in build(**QUIET, faults={SensorFault.SPIKE: 0.1})]
+    spikes = sum(e.fault == SensorFault.SPIKE for e in entries)
+    assert abs(spikes - 400) <= 5 * math.sqrt(4000 * 0.1 * 0.9)
