@@ -44,8 +44,9 @@ servers:
 demo: setup
 	$(BIN)/city-ingest demo
 
+# The fault scenarios take minutes: `make faults` runs them (CI runs both).
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
 
 # Fault scenarios (tests/faults, docs/reliability.md): real processes, a few minutes; the table
 # is printed at the end and saved as JSON (CITY_INGEST_FAULTS_REPORT, default in the temp dir).

@@ -263,6 +263,7 @@ class Pipeline:
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
         self.source.ack(prepared.messages)
+        self.metrics.in_flight.set(self.source.in_flight)
         self.status.observe_links(prepared.links)
         self.status.observe_readings(prepared.readings)
         self.status.observe_dead_letters(list(dead.values()))

@@ -91,6 +91,8 @@ class Service(CityIngest):
         return code, seconds
 
     def _before_end(self) -> Counter[str]:
+        if not self.running:  # it died by itself: nothing to read
+            return Counter()
         self.peak_rss_mib = max(self.peak_rss_mib, self.vm_hwm_mib())
         try:
             return _outcomes(self.metrics())
@@ -113,8 +115,13 @@ def _outcomes(metrics: dict[str, float]) -> Counter[str]:
 
 
 def metric(service: CityIngest, name: str) -> float:
-    """One sample of the service's ``/metrics``, 0 when absent."""
-    return service.metrics().get(name, 0.0)
+    """One sample of the service's ``/metrics``, 0 when absent; the log's tail if unreachable."""
+    try:
+        return service.metrics().get(name, 0.0)
+    except OSError as exc:
+        tail = "\n".join(service.log_text().splitlines()[-30:])
+        state = "running" if service.running else "exited"
+        raise AssertionError(f"/metrics: {exc}; the service has {state}:\n{tail}") from exc
 
 
 @dataclass
@@ -181,24 +188,21 @@ class City:
             ) from exc
 
     def conclude(
-        self, scenario: str, service: Service, *, redelivery: bool = False, published: int = 0
+        self, scenario: str, service: Service, *, redelivery: bool = False
     ) -> tuple[Figures, Reconciliation]:
         """Settle, stop the service (its last life's counts and RSS), and the table row."""
         result = self.settle(service, redelivery=redelivery)
         service.stop()
-        return self.figures(scenario, service, result, published=published), result
+        return self._figures(scenario, service, result), result
 
-    def figures(
-        self, scenario: str, service: Service, result: Reconciliation, *, published: int = 0
-    ) -> Figures:
-        """The table row: ``published`` defaults to the manifest's length."""
+    def _figures(self, scenario: str, service: Service, result: Reconciliation) -> Figures:
         expected = expected_counts(self.manifest)
         missing = _missing_seqs(result)
         letters_missing = sum(1 for p in result.dead_letter_problems if p.startswith("seq "))
         unexpected = len(result.dead_letter_problems) - letters_missing
         return Figures(
             scenario=scenario,
-            published=published or len(self.manifest),
+            published=len(self.manifest),
             written=expected["written"] - (len(missing) - letters_missing),
             duplicate=service.counted["duplicate"],
             dead_lettered=expected["dead_letter"] - letters_missing,

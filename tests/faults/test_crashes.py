@@ -35,7 +35,7 @@ def test_sigkill_three_times_during_a_publish(
     with city.service() as service:
         with city.publishing(20_000, 42, "--rate", "2000") as publisher:
             for _ in range(KILLS):
-                _wait_received(service, 1500)
+                _wait_received(service, 1000)
                 assert not publisher.done(), "the publish ended before the kill"
                 service.kill()
                 service.start()
