@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.sinks.influx import SinkState
-from ingest.sources.mqtt import SourceState
+from ingest.sources.inbox import SourceState
 from ingest.statuspage import add_status_page
 
 if TYPE_CHECKING:

@@ -27,12 +27,14 @@ from ingest.model import Kind, Message, Network, Outcome, Reason
 from ingest.privacy import Pseudonymizer
 from ingest.readings import Decoder
 from ingest.registry import Registry, load_registry
-from ingest.settings import Settings
+from ingest.settings import MqttClient, Settings
 from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
 from ingest.sinks.influx import InfluxSink
 from ingest.sinks.spool import Spool
 from ingest.sinks.storage import Storage
-from ingest.sources.mqtt import MqttSource, SourceState
+from ingest.sources.inbox import SourceState
+from ingest.sources.mqtt import MqttSource
+from ingest.sources.native import NativeMqttSource
 from ingest.status import StatusBoard
 from ingest.transform import Prepared, Transformer, device_tag_suffixes
 
@@ -95,7 +97,8 @@ class Pipeline:
         )
         self._now = now
         in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
-        self.source = MqttSource(
+        source = NativeMqttSource if s.mqtt.client is MqttClient.NATIVE else MqttSource
+        self.source: MqttSource | NativeMqttSource = source(
             s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now
         )
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)

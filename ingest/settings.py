@@ -46,6 +46,7 @@ __all__ = [
     "InfluxApi",
     "InfluxSettings",
     "LoggingSettings",
+    "MqttClient",
     "MqttSettings",
     "PathSettings",
     "PrivacySettings",
@@ -65,7 +66,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+class MqttClient(StrEnum):
+    NATIVE = "native"
+    PAHO = "paho"
+
+
 class MqttSettings(_Section):
+    client: MqttClient = MqttClient.NATIVE
+    """`native`: city-ingest's own asyncio MQTT 5 receiver (6 × paho's rate, docs/decisions.md);
+    `paho`: paho-mqtt driven from asyncio, the reference implementation."""
     host: str = "localhost"
     """Broker host name or address."""
     port: Annotated[int, Field(ge=1, le=65535)] = 1883

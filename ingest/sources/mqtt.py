@@ -18,7 +18,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from enum import Enum
 from types import TracebackType
 from typing import Any, Self
 
@@ -31,8 +30,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.model import Message
 from ingest.settings import MqttSettings
+from ingest.sources.inbox import Inbox, SourceState
 
-__all__ = ["MqttSource", "SourceState"]
+__all__ = ["MqttSource"]
 
 log = logging.getLogger(__name__)
 _MID_BITS = 16
@@ -40,16 +40,7 @@ _SocketCallback = Callable[[paho.Client, Any, "paho.SocketLike"], None]
 _READS_PER_WAKEUP = 2000
 
 
-class SourceState(Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    SUBSCRIBED = "subscribed"
-    DISCONNECTED = "disconnected"
-    CLOSED = "closed"
-
-
-class MqttSource:
+class MqttSource(Inbox):
     """Receives QoS 1 messages in batches; an async context manager."""
 
     def __init__(
@@ -60,29 +51,17 @@ class MqttSource:
         max_in_flight: int,
         now: Callable[[], int] = time.time_ns,
     ) -> None:
+        super().__init__(now)
         self._settings = settings
         self._filters = list(topic_filters)
         self._max_in_flight = max_in_flight
-        self._now = now
-        self._pending: list[Message] = []
-        self._held = 0  # handed out by next_batch, not yet acknowledged
         self._generation = 0
         self._paused = False
-        self._want = 1
-        self._data = asyncio.Event()
-        self._full = asyncio.Event()
-        self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._client = self._make_client()
         self._sock: paho.SocketLike | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.state = SourceState.IDLE
-        self.received = 0
-        self.session_present = False
-        self.last_message_ns = 0
-        self.subscribed_ns = 0
-        self.last_error = ""
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -109,43 +88,6 @@ class MqttSource:
             self._drop_socket()
         self._data.set()
 
-    async def wait_connected(self, timeout: float) -> None:
-        """Wait until subscribed; ``TimeoutError`` if the broker cannot be reached in time."""
-        await asyncio.wait_for(self._connected.wait(), timeout)
-
-    def quiet_for(self) -> float:
-        """Seconds subscribed without a message (0 while not subscribed)."""
-        if self.state is not SourceState.SUBSCRIBED:
-            return 0.0
-        return (self._now() - max(self.last_message_ns, self.subscribed_ns)) / 1e9
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending) + self._held
-
-    # -- receiving -------------------------------------------------------------------------
-    async def next_batch(self, max_messages: int, max_wait: float) -> list[Message]:
-        """Up to ``max_messages`` messages; waits for the first, then up to ``max_wait`` s."""
-        while not self._pending and self.state is not SourceState.CLOSED:
-            self._data.clear()
-            await self._data.wait()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait
-        self._want = max_messages
-        while len(self._pending) < max_messages and self.state is not SourceState.CLOSED:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            self._full.clear()
-            try:
-                await asyncio.wait_for(self._full.wait(), remaining)
-            except TimeoutError:
-                break
-        batch = self._pending[:max_messages]
-        del self._pending[:max_messages]
-        self._held += len(batch)
-        return batch
-
     def ack(self, messages: Sequence[Message]) -> None:
         """Acknowledge messages whose outcome is durable (PUBACK on the current connection)."""
         live = self.state in (SourceState.CONNECTED, SourceState.SUBSCRIBED)
@@ -165,14 +107,8 @@ class MqttSource:
 
     # -- paho callbacks ------------------------------------------------------------------------
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        now = self._now()
         token = (self._generation << _MID_BITS) | msg.mid
-        self._pending.append(Message(msg.topic, bytes(msg.payload), now, token))
-        self.received += 1
-        self.last_message_ns = now
-        self._data.set()
-        if len(self._pending) >= self._want:
-            self._full.set()
+        self._deliver(Message(msg.topic, bytes(msg.payload), self._now(), token))
         if self.in_flight >= self._max_in_flight:
             self._set_reading(False)
 
@@ -217,10 +153,7 @@ class MqttSource:
             self.last_error = f"broker refused subscriptions {refused}"
             log.error("MQTT %s: check the broker ACL for the ingest user", self.last_error)
             return
-        self.state = SourceState.SUBSCRIBED
-        self.subscribed_ns = self._now()
-        self.last_error = ""
-        self._connected.set()
+        self._subscribed()
 
     def _on_disconnect(
         self,
