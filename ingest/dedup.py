@@ -10,8 +10,11 @@ injected clock; memory is bounded by ``max_entries`` (oldest forgotten first).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import OrderedDict
 from collections.abc import Callable
+
+import numpy as np
 
 from ingest.model import Uplink
 
@@ -43,6 +46,34 @@ class Deduplicator:
         if len(self._seen) > self._max_entries:
             self._seen.popitem(last=False)
         return False
+
+    def snapshot(self) -> bytes:
+        """The remembered keys, for a restart (save it only when every key's uplink is
+        durable: a key saved for an unwritten uplink would turn its redelivery into a loss)."""
+        keys = list(self._seen.items())
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            dev_eui=np.array([k[0] for k, _ in keys], dtype="U16"),
+            counter=np.array([k[1] for k, _ in keys], dtype=np.int64),
+            digest=np.frombuffer(b"".join(k[2] for k, _ in keys), dtype=np.uint8).reshape(-1, 16),
+            first=np.array([t for _, t in keys], dtype=np.int64),
+        )
+        return buffer.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        """Remember the keys of a snapshot (oldest first; expired ones leave on first use)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            rows = zip(
+                archive["dev_eui"].tolist(),
+                archive["counter"].tolist(),
+                archive["digest"],
+                archive["first"].tolist(),
+                strict=True,
+            )
+            self._seen = OrderedDict(
+                ((eui, counter, bytes(digest)), first) for eui, counter, digest, first in rows
+            )
 
     def _expire(self, now: int) -> None:
         horizon = now - self._window_ns

@@ -16,6 +16,7 @@ from collections import Counter as Tally
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
@@ -104,7 +105,7 @@ class Pipeline:
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
-        dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
+        self._dedup = dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
         self.transformer = Transformer(
             s.sources,
             the_plan.registry,
@@ -176,6 +177,7 @@ class Pipeline:
         """Run until ``stop`` is set, then drain and return the totals."""
         self.dead_letters.open()
         self.aggregator.load()
+        self._load_dedup()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
             await stack.enter_async_context(self.storage)
@@ -189,7 +191,8 @@ class Pipeline:
             finally:
                 watchdog.cancel()
                 self.source.pause()
-                await self._drain(queue, writer)
+                if await self._drain(queue, writer):
+                    self._save_dedup()
                 self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
@@ -211,8 +214,9 @@ class Pipeline:
 
     async def _drain(
         self, queue: asyncio.Queue[Prepared | None], writer: asyncio.Task[None]
-    ) -> None:
-        """Finish the batches already taken, within ``influxdb.drain_timeout``."""
+    ) -> bool:
+        """Finish the batches already taken, within ``influxdb.drain_timeout``; True if all
+        of them were finished and acknowledged."""
         timeout = self.plan.settings.influxdb.drain_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -226,6 +230,27 @@ class Pipeline:
                 timeout,
                 self.source.in_flight,
             )
+            return False
+        return True
+
+    def _dedup_path(self) -> Path:
+        return self.plan.settings.processors.state_dir / "dedup.npz"
+
+    def _save_dedup(self) -> None:
+        """Keep the dedup keys across a clean stop: every one of them belongs to an uplink that
+        is durable now, so a copy arriving after the restart is still a duplicate."""
+        path = self._dedup_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(self._dedup.snapshot())
+        temporary.replace(path)
+
+    def _load_dedup(self) -> None:
+        path = self._dedup_path()
+        if path.exists():
+            self._dedup.restore(path.read_bytes())
+            path.unlink()  # used once: after a crash nothing stale is read again
+            log.info("restored %d dedup keys from the last clean stop", len(self._dedup))
 
     async def _read_loop(
         self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event, writer: asyncio.Task[None]

@@ -116,3 +116,24 @@ def test_memory_is_bounded_oldest_first() -> None:
     assert len(seen) == 5
     assert seen.is_duplicate(replace(UPLINK, f_cnt=49))
     assert not seen.is_duplicate(replace(UPLINK, f_cnt=0))  # evicted
+
+
+def test_snapshot_carries_keys_and_their_age_across_a_restart() -> None:
+    clock = FakeClock()
+    before = dedup(clock)
+    zeros = replace(UPLINK, payload=b"\x00" * 16)  # digests and payloads with NUL bytes survive
+    for uplink in (UPLINK, KPN, zeros):
+        assert not before.is_duplicate(uplink)
+    after = dedup(clock)
+    after.restore(before.snapshot())
+    assert len(after) == 3
+    assert after.is_duplicate(zeros)
+    assert after.is_duplicate(KPN)
+    clock.advance(601)  # the first-seen times came along: the window still ends on time
+    assert not after.is_duplicate(UPLINK)
+
+
+def test_empty_snapshot() -> None:
+    after = dedup(FakeClock())
+    after.restore(dedup(FakeClock()).snapshot())
+    assert len(after) == 0
