@@ -23,7 +23,7 @@ from ingest.model import Kind
 from ingest.settings import ProcessorSettings
 from ingest.transform import Links
 from processors import AirProcessor, Batch, NoiseProcessor, Points, Processor, WasteProcessor
-from processors.base import ABSENT_INT, Float64Array
+from processors.base import ABSENT_INT, MISSING, Float64Array
 from processors.health import HealthProcessor, LinkBatch
 from processors.quality import QualityChecker
 
@@ -51,13 +51,21 @@ class Aggregator:
     ) -> list[Points]:
         """Fold readings into their windows and links into device health; the points of every
         window that closed or changed."""
-        points: list[Points] = []
+        by_kind: dict[Kind, list[Batch]] = {}
         for kind, batch in readings:
-            outputs = self._processors[kind].process(batch)
-            self.late += outputs.late_count
-            points += outputs.points
-        for block in links:
-            outputs = self.health.process(_link_batch(block).batch())
+            by_kind.setdefault(kind, []).append(batch)
+        # One call per processor and call of ``process``: a batch holds several decoder groups
+        # of a kind, and feeding them one after another would let the first advance the
+        # watermark past readings of the next.
+        work: list[tuple[Processor | HealthProcessor, Batch]] = [
+            (self._processors[kind], _concatenated(batches)) for kind, batches in by_kind.items()
+        ]
+        blocks = [_link_batch(block).batch() for block in links]
+        if blocks:
+            work.append((self.health, _concatenated(blocks)))
+        points: list[Points] = []
+        for processor, batch in work:
+            outputs = processor.process(batch)
             self.late += outputs.late_count
             points += outputs.points
         return points
@@ -106,6 +114,28 @@ class Aggregator:
 
     def _path(self, name: str) -> Path:
         return self._state_dir / f"{name}.npz"
+
+
+def _concatenated(batches: list[Batch]) -> Batch:
+    """One batch of all rows; a field missing from a part is NaN (value) and 9 (flag) there."""
+    if len(batches) == 1:
+        return batches[0]
+    names = sorted({name for b in batches for name in b.values})
+    flagged = sorted({name for b in batches for name in b.qc})
+    return Batch(
+        np.concatenate([b.device for b in batches]),
+        np.concatenate([b.time_ns for b in batches]),
+        {
+            n: np.concatenate([b.values.get(n, np.full(len(b), np.nan)) for b in batches])
+            for n in names
+        },
+        {
+            n: np.concatenate(
+                [b.qc.get(n, np.full(len(b), MISSING, dtype=np.uint8)) for b in batches]
+            )
+            for n in flagged
+        },
+    )
 
 
 def _link_batch(links: Links) -> LinkBatch:

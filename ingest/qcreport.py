@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ingest.errors import SinkUnavailable
+from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Kind
 from ingest.pipeline import plan
 from ingest.settings import InfluxSettings, load_settings
 from simulators.faults import SensorFault
 from simulators.manifest import read_manifest
 
-__all__ = ["DropoutScore", "FaultScore", "QcScore", "add_arguments", "run", "score"]
+__all__ = ["DropoutScore", "FaultScore", "QcScore", "add_arguments", "measure", "run", "score"]
 
 Row = Mapping[str, Any]
 _HOUR_NS: Final = 3_600 * 10**9
@@ -138,19 +138,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Query the flags of the manifest's time span, print the table; the exit code."""
+    try:
+        result = measure(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"city-ingest qc-report: {exc}\n")
+        return 2
+    sys.stdout.write(result.table())
+    return 0
+
+
+def measure(args: argparse.Namespace) -> QcScore:
+    """The comparison behind the table; ``ConfigError`` for an unusable manifest or URL."""
     settings = load_settings(args.config)
     the_plan = plan(settings)
     names = {d.dev_eui: the_plan.pseudonyms.name(d) for d in the_plan.registry}
     try:
         manifest: Sequence[Row] = read_manifest(args.manifest)
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"city-ingest qc-report: cannot read {args.manifest}: {exc}\n")
-        return 2
+        raise ConfigError(
+            "--manifest",
+            f"cannot read {args.manifest}: {exc}",
+            "pass the manifest the simulator wrote",
+        ) from exc
     influx = settings.influxdb
     url = (args.influx_url or influx.url).rstrip("/")
     if not url.startswith(("http://", "https://")):
-        sys.stderr.write(f"city-ingest qc-report: --influx-url {url!r}: add http:// or https://\n")
-        return 2
+        raise ConfigError(
+            "--influx-url", f"{url!r} is not an http(s) URL", "add http:// or https://"
+        )
     database = args.database or influx.database
     times = [int(e["time_ns"]) for e in manifest if e["expect"] == "written"] or [0]
     span = f"time >= {min(times) - _HOUR_NS} AND time <= {max(times) + _HOUR_NS}"
@@ -163,8 +178,7 @@ def run(args: argparse.Namespace) -> int:
         f'SELECT "silent" FROM "device_health" WHERE {span} GROUP BY "device"'  # noqa: S608
     )
     rows = {name: _query(url, database, q, influx) for name, q in statements.items()}
-    sys.stdout.write(score(manifest, rows, lambda eui: names.get(eui, eui)).table())
-    return 0
+    return score(manifest, rows, lambda eui: names.get(eui, eui))
 
 
 def _query(url: str, database: str, influxql: str, influx: InfluxSettings) -> list[dict[str, Any]]:
