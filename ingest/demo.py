@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest import qcreport
 from ingest.decoders.config import load_config
 from ingest.metrics import Accounting
 from ingest.model import Outcome
@@ -76,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--influx-url", help="use this running InfluxDB 1.x (database city) instead")
     add("--workdir", type=Path, help="keep registry, config and dead letters here")
     add("--timeout", type=float, default=120.0, help="seconds to wait for the service")
+    add(
+        "--faults",
+        metavar="SPEC",
+        help="inject sensor faults (e.g. stuck=0.01,spike=0.005) "
+        "and print the qc-report table: how well the QC flags found them",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +141,7 @@ async def _demo(
             str(manifest),
             "--decoders",
             str(CONFIG_DIR / "decoders.toml"),
+            *(["--faults", args.faults] if args.faults else []),
         ]
     )
     load_or_create_fleet(
@@ -162,6 +170,14 @@ async def _demo(
     _print_report(
         totals, published, elapsed, endpoints.influx_url, workdir, keep=args.workdir is not None
     )
+    if args.faults:
+        quality = argparse.Namespace(
+            manifest=manifest, config=config, influx_url=None, database=None
+        )
+        print(
+            f"\nQC flags against the injected faults (city-ingest qc-report):\n"
+            f"{qcreport.measure(quality).table()}"
+        )
     return 0 if totals.balanced() and totals.received == published else 1
 
 

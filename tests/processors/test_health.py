@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pytest
@@ -13,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.errors import ConfigError
-from processors.base import Outputs, Points
+from processors.base import Batch, Outputs, Points
 from processors.health import HealthConfig, HealthProcessor, LinkBatch, count_missed
 
 HOUR = 3_600 * 10**9
 MIN = 60 * 10**9
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z, an hour start
-END = T0 + 48 * HOUR
+END = T0 + 1000 * HOUR
 
 
 def links(
@@ -116,17 +117,18 @@ def test_hourly_counts_from_shuffled_uplinks() -> None:
     assert hours[0, 0]["silent"] is False
 
 
-def test_reset_and_out_of_order_uplinks_count_no_missed_frames() -> None:
+def test_out_of_order_uplinks_count_as_in_time_order() -> None:
     processor = HealthProcessor()
-    first = [(0, T0 + i * 10 * MIN, 500 + i) for i in range(3)]
-    late = [(0, T0 + 15 * MIN, 501)]  # older than the newest: counted, no gap logic
-    rejoined = [(0, T0 + (3 + i) * 10 * MIN, i) for i in range(3)]  # counter back to 0
-    out = [processor.process(links(b).batch()) for b in (first, late, rejoined)]
+    first = [(0, T0 + i * 10 * MIN, 500 + i) for i in (0, 1, 3)]  # frame 502 not yet there
+    behind = [(0, T0 + 25 * MIN, 502)]  # older than the newest, within the lateness
+    rejoined = [(0, T0 + (4 + i) * 10 * MIN, i) for i in range(2)]  # counter back to 0
+    repeat = [(0, T0 + 31 * MIN, 503)]  # after 503 by time: a retransmission
+    out = [processor.process(links(b).batch()) for b in (first, behind, rejoined, repeat)]
     out.append(processor.flush(T0 + HOUR))
     row = health_rows(out)[0, 0]
     assert row["battery_v"] == pytest.approx(3.6)
     assert {**row, "battery_v": 0} == {
-        "uplinks": 7,
+        "uplinks": 6,
         "missed": 0,
         "rssi_mean": -100.0,
         "battery_v": 0,
@@ -198,14 +200,6 @@ def test_sensor_fault_alerts_once_per_episode() -> None:
     assert health_rows(out)[0, 1]["qc_fail"] == 6
 
 
-def test_uplinks_for_emitted_hours_leave_as_late() -> None:
-    processor = HealthProcessor()
-    processor.process(links(every(10, 3)).batch())
-    out = processor.process(links([(0, T0 + 5 * MIN, 99)]).batch())
-    assert out.late_count == 1
-    assert health_rows([out]) == {}
-
-
 def test_snapshot_continues_the_same() -> None:
     rows = [*every(10, 2), *[(0, t + 4 * HOUR, f + 40) for _, t, f in every(10, 2)]]
     whole = HealthProcessor()
@@ -264,33 +258,86 @@ def _reference(uplinks: list[tuple[int, int]]) -> tuple[Counter[int], Counter[in
     return counted, missed
 
 
+def _silent_reference(
+    uplinks: list[tuple[int, int]], config: HealthConfig, newest: int
+) -> list[int]:
+    """Silent hours of one device, uplinks in time order and ``newest`` the newest event time.
+
+    Definition: an hour is silent when at some instant of it (up to ``newest``) the time since
+    the device's last uplink before that instant exceeds the threshold set at that uplink:
+    ``silent_after`` times the lower quartile of the last 8 gaps up to it (once it has 4, else
+    ``default_interval_s``), at least ``silent_min_s``. Repeats are not uplinks here.
+    """
+    sent: list[tuple[int, int]] = []  # (time, threshold in ns)
+    gaps: list[int] = []
+    last_f = -1
+    for time_ns, f_cnt in uplinks:
+        if f_cnt >= 0 and f_cnt == last_f:
+            continue
+        last_f = f_cnt if f_cnt >= 0 else last_f
+        gaps += [time_ns - sent[-1][0]] if sent else []
+        recent = sorted(gaps[-8:])
+        quartile = recent[(len(recent) - 1) // 4] / 1e9 if len(recent) >= 4 else None
+        interval = config.default_interval_s if quartile is None else quartile
+        seconds = config.silent_after * interval
+        sent.append((time_ns, round(max(seconds, config.silent_min_s) * 1e9)))
+    ends = [t for t, _ in sent[1:]] + [newest]
+    silent = []
+    for hour in range((sent[0][0] - T0) // HOUR, (newest - T0) // HOUR + 1) if sent else ():
+        begin = T0 + hour * HOUR
+        for (time_ns, threshold), until in zip(sent, ends, strict=True):
+            since = time_ns + threshold  # silent instants: (since, until]
+            if since < min(until, newest) and since < begin + HOUR and until >= begin:
+                silent.append(hour)
+                break
+    return silent
+
+
 @st.composite
 def _counters(draw: st.DrawFn) -> list[tuple[int, int]]:
-    """One device's uplinks: rising times, counters that step, repeat, reset and roll over."""
+    """One device's uplinks: rising times with quiet spells, counters that step, repeat, reset
+    and roll over."""
     f_cnt = draw(st.sampled_from([0, 65530, 200]))
     time_ns, rows = T0, []
     for step in draw(
-        st.lists(st.sampled_from(["next", "next", "gap", "repeat", "reset", "none"]), max_size=60)
+        st.lists(
+            st.sampled_from(["next", "next", "next", "gap", "repeat", "reset", "none", "quiet"]),
+            max_size=60,
+        )
     ):
-        time_ns += draw(st.integers(1, 40)) * MIN
+        time_ns += draw(st.integers(1, 300 if step == "quiet" else 40)) * MIN
         if step == "gap":
             f_cnt += draw(st.integers(2, 5))
         elif step == "reset":
             f_cnt = 0
-        elif step == "next":
+        elif step in {"next", "quiet"}:
             f_cnt += 1
         f_cnt %= 65536
         rows.append((time_ns, -1 if step == "none" else f_cnt))
     return rows
 
 
-@settings(max_examples=150, deadline=None)
-@given(uplinks=_counters(), cuts=st.lists(st.integers(0, 60), max_size=5), seed=st.integers(0, 99))
-def test_counts_equal_the_reference(
-    uplinks: list[tuple[int, int]], cuts: list[int], seed: int
+_SILENCE = st.builds(
+    HealthConfig,
+    lateness_s=st.sampled_from([0.0, 600.0, 48 * 3600.0]),
+    silent_after=st.sampled_from([2.5, 3.5]),
+    silent_min_s=st.sampled_from([0.0, 1800.0, 3600.0]),
+    default_interval_s=st.sampled_from([600.0, 3600.0]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    uplinks=_counters(),
+    cuts=st.lists(st.integers(0, 60), max_size=5),
+    seed=st.integers(0, 99),
+    config=_SILENCE,
+)
+def test_counts_and_silence_equal_the_reference(
+    uplinks: list[tuple[int, int]], cuts: list[int], seed: int, config: HealthConfig
 ) -> None:
     rng = np.random.default_rng(seed)
-    processor = HealthProcessor(HealthConfig(lateness_s=48 * 3600))
+    processor = HealthProcessor(config)
     out = []
     bounds = sorted({0, len(uplinks), *(c for c in cuts if c < len(uplinks))})
     for a, b in itertools.pairwise(bounds):
@@ -300,12 +347,17 @@ def test_counts_equal_the_reference(
         )
     out.append(processor.flush(END))
     hours = health_rows(out)
+    assert sum(o.late_count for o in out) == 0  # batches in time order: nothing is late
     counted, missed = _reference(uplinks)
     assert {h: r["uplinks"] for (_, h), r in hours.items() if r["uplinks"]} == dict(counted)
     assert {h: r["missed"] for (_, h), r in hours.items() if r["missed"]} == {
         h: n for h, n in missed.items() if n
     }
     assert all(r["rssi_mean"] == -100.0 for r in hours.values() if r["uplinks"])
+    silent = _silent_reference(uplinks, config, max((t for t, _ in uplinks), default=T0))
+    assert [h for (_, h), r in sorted(hours.items()) if r["silent"]] == silent
+    starts = [h for h in silent if h - 1 not in silent]
+    assert [h for k, _, h in alerts(out) if k == "silent"] == starts
 
 
 def test_points_are_the_contract_measurement() -> None:
@@ -323,3 +375,135 @@ def test_points_are_the_contract_measurement() -> None:
     }
     assert block.fields["silent"].dtype == np.bool_
     assert block.fields["uplinks"].dtype.kind == "i"
+
+
+Row = tuple[int, int, int, float, float, int]  # device, time, f_cnt, rssi, battery_v, qc_fail
+
+
+def rows_batch(rows: Sequence[Row]) -> Batch:
+    """Rows as the processor's batch, QC suspect counts = fail counts + 1."""
+    fail = np.array([r[5] for r in rows], dtype=np.int64)
+    return LinkBatch(
+        np.array([r[0] for r in rows], dtype=np.int32),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.float64),
+        np.array([r[4] for r in rows], dtype=np.float64),
+        fail + 1,
+        fail,
+    ).batch()
+
+
+def written(outputs: Sequence[Outputs]) -> dict[tuple[str, str, int, int], tuple[object, ...]]:
+    """Every point by (measurement, alert type, device, time): its fields, each once."""
+    found: dict[tuple[str, str, int, int], tuple[object, ...]] = {}
+    for out in outputs:
+        for block in out.points:
+            kinds = block.tags["type"] if block.tags else np.full(len(block), "")
+            for i in range(len(block)):
+                key = (
+                    block.measurement,
+                    str(kinds[i]),
+                    int(block.device[i]),
+                    int(block.time_ns[i]),
+                )
+                assert key not in found
+                found[key] = tuple(_plain(v[i].item()) for v in block.fields.values())
+    return found
+
+
+def split(rows: Sequence[Row], cuts: Iterable[int]) -> list[Sequence[Row]]:
+    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    return [rows[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def stream(processor: HealthProcessor, batches: Iterable[Sequence[Row]]) -> list[Outputs]:
+    return [*(processor.process(rows_batch(b)) for b in batches), processor.flush(END)]
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> list[Row]:
+    """A few devices' uplinks in time order (ties too): steady spells, quiet spells, lost,
+    repeated and reset counters, falling batteries and failing sensors."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    rows: list[Row] = []
+    for device in draw(st.sets(st.integers(0, 9), min_size=1, max_size=3)):
+        time_ns, f_cnt = T0 + draw(st.integers(0, 180)) * MIN, draw(st.sampled_from([0, 65534]))
+        volts, fail = 3.6, 0
+        steps = ["next"] * 4 + ["gap", "repeat", "reset", "none", "quiet", "battery", "fault"]
+        for step in draw(st.lists(st.sampled_from(steps), max_size=40)):
+            time_ns += int(rng.integers(0, 300 if step == "quiet" else 20)) * MIN
+            time_ns += int(rng.integers(0, 60)) * 10**9
+            f_cnt += {"next": 1, "quiet": 1, "gap": 3, "repeat": 0}.get(step, 0)
+            f_cnt = 0 if step == "reset" else f_cnt % 65536
+            volts = float(rng.choice([3.1, 3.25, 3.35, 3.6])) if step == "battery" else volts
+            fail = int(rng.integers(0, 3)) if step == "fault" else fail
+            rssi = float(rng.normal(-100, 8))
+            rows.append((device, time_ns, -1 if step == "none" else f_cnt, rssi, volts, fail))
+    return sorted(rows, key=lambda r: r[1])
+
+
+_CONFIGS = st.builds(
+    HealthConfig,
+    lateness_s=st.sampled_from([0.0, 600.0, 5400.0]),
+    silent_min_s=st.sampled_from([0.0, 1800.0, 3600.0]),
+    default_interval_s=st.sampled_from([600.0, 3600.0]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=_streams(), cuts=st.lists(st.integers(0, 120), max_size=8), config=_CONFIGS)
+def test_any_split_of_a_stream_gives_what_one_batch_gives(
+    rows: list[Row], cuts: list[int], config: HealthConfig
+) -> None:
+    whole = written(stream(HealthProcessor(config), [rows]))
+    assert written(stream(HealthProcessor(config), split(rows, cuts))) == whole
+    assert written(stream(HealthProcessor(config), split(rows, range(len(rows))))) == whole
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=_streams(), cuts=st.lists(st.integers(0, 120), max_size=8), seed=st.integers(0, 99))
+def test_uplinks_behind_within_the_lateness_give_the_in_order_result(
+    rows: list[Row], cuts: list[int], seed: int
+) -> None:
+    config = HealthConfig(lateness_s=5400.0, silent_min_s=0.0, default_interval_s=600.0)
+    # each uplink arrives up to the lateness after its time: none comes after its hour is out
+    delay = np.random.default_rng(seed).integers(0, round(config.lateness_s * 1e9), len(rows))
+    arrival = np.argsort([r[1] for r in rows] + delay, kind="stable")
+    out = stream(HealthProcessor(config), split([rows[i] for i in arrival], cuts))
+    assert sum(o.late_count for o in out) == 0
+    assert written(out) == written(stream(HealthProcessor(config), [rows]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=_streams(), cuts=st.lists(st.integers(0, 120), max_size=8), config=_CONFIGS)
+def test_snapshot_and_restore_mid_stream_continue_the_same(
+    rows: list[Row], cuts: list[int], config: HealthConfig
+) -> None:
+    processor, out = HealthProcessor(config), []
+    for batch in split(rows, cuts):
+        out.append(processor.process(rows_batch(batch)))
+        restored = HealthProcessor(config)
+        restored.restore(processor.snapshot())
+        processor = restored
+    out.append(processor.flush(END))
+    assert written(out) == written(stream(HealthProcessor(config), [rows]))
+
+
+def test_an_uplink_for_an_emitted_hour_is_late_and_changes_nothing() -> None:
+    rows = [(d, t, f, -100.0, 3.6, 0) for d, t, f in every(10, 4)]
+    behind = [(0, T0 + 5 * MIN, 3, -50.0, 3.0, 9), (1, T0 + 7 * MIN, 0, -50.0, 3.0, 9)]
+    processor = HealthProcessor()
+    out = [processor.process(rows_batch(rows[:14])), processor.process(rows_batch(behind))]
+    out += stream(processor, [rows[14:]])
+    assert out[1].late_count == 2  # hours 0 and 1 were out once 02:10 arrived
+    assert out[1].late.device.tolist() == [0, 1]
+    assert out[1].points == []
+    assert written(out) == written(stream(HealthProcessor(), [rows]))
+
+
+def test_a_snapshot_of_another_layout_is_a_config_error() -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, clock=np.array([0, 0], dtype=np.int64))
+    with pytest.raises(ConfigError):
+        HealthProcessor().restore(buffer.getvalue())
