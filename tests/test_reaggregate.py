@@ -121,7 +121,7 @@ def test_reaggregate_reproduces_what_streaming_wrote(
 def documented_queries() -> list[str]:
     root = Path(__file__).resolve().parents[1]
     queries = []
-    for doc in (root / "README.md", root / "docs" / "schema.md"):
+    for doc in (root / "README.md", root / "docs" / "schema.md", root / "docs" / "quality.md"):
         blocks = re.findall(r"```sql\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
         queries += [
             line for block in blocks for line in block.splitlines() if line.startswith("SELECT")
