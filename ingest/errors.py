@@ -7,6 +7,7 @@
     │   ├── PayloadError       reason ``bad_payload``    (FRMPayload or decoded object)
     │   ├── UnknownDevice      reason ``unknown_device`` (DevEUI not in the registry)
     │   └── OutOfSchema        reason ``out_of_schema``  (a value the schema cannot hold)
+    ├── MqttProtocolError      the broker sent bytes that are no valid MQTT packet (native source)
     └── SinkError              a sink could not store something
         ├── SinkUnavailable    retry with back-off (connection refused, timeout, HTTP 5xx/429)
         └── SinkRejected       the database refused points (HTTP 4xx): dead-letter, never retry
@@ -24,6 +25,7 @@ __all__ = [
     "CityIngestError",
     "ConfigError",
     "EnvelopeError",
+    "MqttProtocolError",
     "OutOfSchema",
     "PayloadError",
     "SinkError",
@@ -81,6 +83,16 @@ class OutOfSchema(UplinkError):
     """A decoded value cannot be stored in the schema (e.g. a string where a number belongs)."""
 
     reason = Reason.OUT_OF_SCHEMA
+
+
+class MqttProtocolError(CityIngestError):
+    """The broker sent bytes that are not a valid MQTT packet for this subscriber; the
+    connection is dropped and made again. ``detail`` is a dotted ``mqtt.*`` code."""
+
+    def __init__(self, detail: str, message: str) -> None:
+        self.detail = detail
+        self.message = message
+        super().__init__(f"{detail}: {message}")
 
 
 class SinkError(CityIngestError):

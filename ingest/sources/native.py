@@ -25,11 +25,12 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
+from ingest.errors import MqttProtocolError
 from ingest.model import Message
 from ingest.settings import MqttSettings
 from ingest.sources import wire
 from ingest.sources.inbox import Inbox, SourceState
-from ingest.sources.wire import MqttProtocolError, Publish
+from ingest.sources.wire import Publish
 
 __all__ = ["NativeMqttSource"]
 

@@ -14,14 +14,13 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from ingest.errors import CityIngestError
+from ingest.errors import MqttProtocolError
 
 __all__ = [
     "PINGREQ",
     "Connack",
     "Decoder",
     "Disconnect",
-    "MqttProtocolError",
     "Packet",
     "Pingresp",
     "Property",
@@ -87,15 +86,6 @@ _CONNACK_311 = {
 _U16 = struct.Struct(">H")
 _PUBACK = struct.Struct(">HH")
 _PUBACK_HEAD = 0x4002  # PUBACK, remaining length 2: reason Success, no properties (§3.4.2.1)
-
-
-class MqttProtocolError(CityIngestError):
-    """The broker sent bytes that are not a valid MQTT packet for this subscriber."""
-
-    def __init__(self, detail: str, message: str) -> None:
-        self.detail = detail
-        self.message = message
-        super().__init__(f"{detail}: {message}")
 
 
 class Publish(NamedTuple):

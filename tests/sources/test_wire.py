@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.errors import MqttProtocolError
 from ingest.sources.wire import (
     MAX_LENGTH,
     Connack,
     Decoder,
     Disconnect,
-    MqttProtocolError,
     Packet,
     Pingresp,
     Property,
