@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 
 from processors.base import Batch, BoolArray, Float64Array, Int32Array, Int64Array
-from processors.episodes import block_starts, last_index, previous
+from processors.episodes import block_starts
 from processors.partials import IntpArray
 from processors.windows import Arrays
 
@@ -73,46 +73,74 @@ class Readings:
         merged = self._concat(new)
         order = merged._order()
         merged = merged._take(order)
-        is_new = order >= len(self)
-        start = block_starts(merged.device)
-        prior = previous(last_index(~np.isnan(merged.fill), start), start)
+        added = np.flatnonzero(order >= len(self))  # sorted, like the merged rows
+        first = added[np.r_[True, merged.device[added[1:]] != merged.device[added[:-1]]]]
+        devices = merged.device[first]
+        lo, hi = merged._blocks(devices)
+        # From the earliest new reading's hour on, or the previous fill reading's hour (the
+        # new reading may confirm an emptying there); never before the update floor.
+        prior = _last_before(~np.isnan(merged.fill), lo, first)
         hour = merged.time_ns // _HOUR_NS * _HOUR_NS
-        dirty = np.where(prior >= 0, np.minimum(hour, hour[np.maximum(prior, 0)]), hour)
+        dirty = np.where(
+            prior >= 0, np.minimum(hour[first], hour[np.maximum(prior, 0)]), hour[first]
+        )
         dirty = np.maximum(dirty, max(floor // _HOUR_NS * _HOUR_NS, -(2**63)))
-        first_dirty = np.full(merged.device.size, _LATEST)
-        np.minimum.at(first_dirty, start[is_new], dirty[is_new])
-        merged.pending |= merged.time_ns >= first_dirty[start]
-        devices, first = np.unique(merged.device[is_new], return_index=True)
-        return merged, devices, merged.time_ns[is_new][first]
+        merged.pending[_ranges(merged._first_from(lo, hi, dirty), hi)] = True
+        return merged, devices, merged.time_ns[first]
 
     def around(self, codes: Int32Array, since: Int64Array) -> View:
         """Readings of devices ``codes`` (sorted) from ``since`` (per device) on, plus each
-        device's last fill and last temperature reading before that (the context a first
-        reading is judged against)."""
-        at = np.clip(np.searchsorted(codes, self.device), 0, max(codes.size - 1, 0))
-        chosen = (codes[at] == self.device) if codes.size else np.zeros(len(self), np.bool_)
-        cut = np.where(chosen, since[at] if codes.size else 0, _LATEST)
-        rows = np.flatnonzero(chosen & self._from(cut))
+        device's context before that: its last reading with a valid fill and its last one with
+        a valid temperature. A reading is judged against the previous reading *of the same
+        quantity* (a fill drop, a temperature rise), not against the last reading of any kind.
+
+        Work is proportional to the rows returned (plus one pass for the context), not to
+        all the readings held.
+        """
+        rows = self._keep(codes, since)
         return View(rows, self._take(rows))
 
+    def fills_back(self, codes: Int32Array, since: Int64Array, n: int) -> Int64Array:
+        """Per device ``codes`` (sorted, all present), the time of its ``n``-th fill reading
+        before ``since``, or of its first reading if it has fewer."""
+        lo, hi = self._blocks(codes)
+        ordinal = np.cumsum(~np.isnan(self.fill), dtype=np.int64)  # fills up to and at a row
+        wanted = _count_before(ordinal, self._first_from(lo, hi, since)) - n + 1
+        enough = wanted > _count_before(ordinal, lo)
+        row = np.where(enough, np.searchsorted(ordinal, wanted), lo)
+        return self.time_ns[row]
+
     def prune(self, cut: int) -> Readings:
-        """Drop readings before ``cut``, keeping each device's context (see ``_from``)."""
-        return self._take(np.flatnonzero(self._from(np.full(len(self), cut, dtype=np.int64))))
+        """Drop readings before ``cut``, keeping each device's context (see ``around``)."""
+        codes = self.device[block_starts(self.device) == np.arange(len(self))]
+        rows = self._keep(codes, np.full(codes.size, cut, dtype=np.int64))
+        return self if rows.size == len(self) else self._take(rows)
 
-    def _from(self, cut: Int64Array) -> BoolArray:
-        """Rows at or after their ``cut`` (constant per device), and each device's context
-        before it: its last row with a valid fill and its last row with a valid temperature.
+    def _keep(self, codes: Int32Array, since: Int64Array) -> IntpArray:
+        """The rows ``around`` selects, in order."""
+        lo, hi = self._blocks(codes)
+        cut = self._first_from(lo, hi, since)
+        context = [_last_before(~np.isnan(c), lo, cut) for c in (self.fill, self.temperature)]
+        keep = np.zeros(len(self), dtype=np.bool_)  # a mask: merges and dedups in one pass
+        keep[_ranges(cut, hi)] = True
+        for rows in context:
+            keep[rows[rows >= 0]] = True
+        return np.flatnonzero(keep)
 
-        A reading is judged against the previous reading *of the same quantity* (a fill drop,
-        a temperature rise), which need not be the device's last reading of any kind.
-        """
-        old = self.time_ns < cut
-        keep: BoolArray = ~old
-        for valid in (~np.isnan(self.fill), ~np.isnan(self.temperature)):
-            rows = np.flatnonzero(old & valid)
-            last = np.r_[self.device[rows[1:]] != self.device[rows[:-1]], True]
-            keep[rows[last[: rows.size]]] = True
-        return keep
+    def _blocks(self, codes: Int32Array) -> tuple[IntpArray, IntpArray]:
+        """First row and end of each device's block of rows."""
+        return np.searchsorted(self.device, codes), np.searchsorted(self.device, codes, "right")
+
+    def _first_from(self, lo: IntpArray, hi: IntpArray, since: Int64Array) -> IntpArray:
+        """Per block ``[lo, hi)``, its first row at or after ``since``: a binary search run
+        for all blocks at once (one step per halving, never one per device)."""
+        lo, hi = lo.copy(), hi.copy()
+        while (searching := lo < hi).any():
+            mid = (lo + hi) // 2
+            earlier = searching & (self.time_ns[np.minimum(mid, len(self) - 1)] < since)
+            lo = np.where(earlier, mid + 1, lo)
+            hi = np.where(searching & ~earlier, mid, hi)
+        return lo
 
     def _order(self) -> IntpArray:
         """Sort order by (device, time, fill, temperature); NaN sorts last."""
@@ -145,6 +173,26 @@ class Readings:
         return Readings(
             *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
         )
+
+
+def _ranges(begin: IntpArray, end: IntpArray) -> IntpArray:
+    """The rows of the disjoint, ascending ranges ``[begin, end)``, in order."""
+    lengths = end - begin
+    ends = np.cumsum(lengths)
+    return np.repeat(begin - ends + lengths, lengths) + np.arange(int(ends[-1:].sum()))
+
+
+def _count_before(ordinal: Int64Array, row: IntpArray) -> Int64Array:
+    """From ``ordinal = cumsum(mask)``: how many masked rows lie before each ``row``."""
+    return np.where(row > 0, ordinal[np.maximum(row - 1, 0)], 0)
+
+
+def _last_before(valid: BoolArray, lo: IntpArray, cut: IntpArray) -> IntpArray:
+    """Per block, the last ``valid`` row in ``[lo, cut)``, else -1."""
+    ordinal = np.cumsum(valid, dtype=np.int64)
+    count = _count_before(ordinal, cut)
+    found = count > _count_before(ordinal, lo)
+    return np.where(found, np.searchsorted(ordinal, count), -1).astype(np.intp)
 
 
 @dataclass(frozen=True, slots=True)

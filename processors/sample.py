@@ -88,7 +88,9 @@ class SampleStore:
             self._rerank(touched[~fits], slot[~room], prio[~room], value[~room])
         self._count[touched[fits]] += sizes[fits]
 
-    def _put(self, slot: IntpArray, rank: IntpArray, prio: UInt64Array, value: Float64Array) -> None:
+    def _put(
+        self, slot: IntpArray, rank: IntpArray, prio: UInt64Array, value: Float64Array
+    ) -> None:
         """Write entries at (slot, rank), addressed in the flat arrays (cheaper than 2-D)."""
         flat = slot * self._values.shape[1] + rank
         self._values.reshape(-1)[flat] = value

@@ -19,7 +19,7 @@ __all__ = ["theil_sen"]
 
 IntpArray = npt.NDArray[np.intp]
 
-_CHUNK_ELEMENTS: Final = 1 << 20
+_CHUNK_ELEMENTS: Final = 1 << 17  # slopes per chunk: its temporaries stay in cache
 
 
 def theil_sen(x: Float64Array, y: Float64Array, last: IntpArray, use: BoolArray) -> Float64Array:
@@ -48,20 +48,23 @@ def _median_slopes(
     use: BoolArray,
     pairs: tuple[IntpArray, IntpArray],
 ) -> Float64Array:
-    """Median pairwise slope per query: the (queries x m) windows are gathered once, their
-    pairs taken column-wise (``np.take``, much faster than fancy ``[:, index]``) and each row
-    of slopes sorted (NumPy's SIMD sort beats a selection at this width)."""
+    """Median pairwise slope per query.
+
+    The (queries x m) windows are gathered once, unused points set to NaN (so every pair with
+    one has a NaN slope), the pairs taken column-wise (``np.take``, much faster than fancy
+    ``[:, index]``) and each row of slopes sorted (NumPy's SIMD sort beats a selection at this
+    width); NaN sorts last, so a row's ``n`` usable slopes come first.
+    """
     left, right = pairs
     m = use.shape[1]
     point = np.maximum(last[:, None] - m + 1 + np.arange(m)[None, :], 0)
-    px, py = x[point], y[point]
+    px, py = np.where(use, x[point], np.nan), y[point]
     dx = np.take(px, right, axis=1) - np.take(px, left, axis=1)
-    ok = np.take(use, left, axis=1) & np.take(use, right, axis=1) & (dx != 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         slopes = (np.take(py, right, axis=1) - np.take(py, left, axis=1)) / dx
-    slopes[~ok] = np.nan
-    slopes.sort(axis=1)  # NaN last
-    n = ok.sum(axis=1)
+    slopes[dx == 0] = np.nan  # pairs with equal x have no slope
+    slopes.sort(axis=1)
+    n = left.size - np.isnan(slopes).sum(axis=1)
     rows = np.arange(last.size)
     low = slopes[rows, np.maximum((n - 1) // 2, 0)]
     high = slopes[rows, np.maximum(n // 2, 0)]

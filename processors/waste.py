@@ -124,7 +124,13 @@ class WasteProcessor(WindowedProcessor):
             return []
         codes, first = np.unique(self._readings.device[due], return_index=True)
         first_due = self._readings.time_ns[due][first] // _HOUR_NS * _HOUR_NS
-        view = self._readings.around(codes, first_due - self.config.history_ns())
+        # what the due hours depend on: bin_full episodes look back ``rearm``, fresh fill
+        # rates at most ``rate_points`` fill readings (older hours' rates are cached)
+        since = np.minimum(
+            first_due - self._rearm_ns - _HOUR_NS,
+            self._readings.fills_back(codes, first_due, self.config.rate_points),
+        )
+        view = self._readings.around(codes, since)
         hours = derive_hours(view.readings, self.config, _per_row(view, codes, first_due))
         self._readings.rate[view.rows] = view.readings.rate
         emit = hours.any_of(due[view.rows]) & hours.has_fill
@@ -144,5 +150,7 @@ class WasteProcessor(WindowedProcessor):
 
 
 def _per_row(view: View, codes: Int32Array, per_device: Int64Array) -> Int64Array:
-    """A per-device value (``codes`` sorted) spread over the rows of a view of those devices."""
-    return per_device[np.searchsorted(codes, view.readings.device)]
+    """A per-device value spread over the rows of a view of exactly the devices ``codes``
+    (sorted, each with rows in the view)."""
+    ends = np.searchsorted(view.readings.device, codes, "right")
+    return np.repeat(per_device, np.diff(ends, prepend=0))

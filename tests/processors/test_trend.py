@@ -15,16 +15,21 @@ from processors.trend import theil_sen
 @given(
     st.lists(st.tuples(st.integers(0, 20), st.integers(0, 100)), min_size=1, max_size=12),
     st.integers(1, 6),
+    st.data(),
 )
-def test_matches_the_pairwise_median(points: list[tuple[int, int]], m: int) -> None:
+def test_matches_the_pairwise_median(
+    points: list[tuple[int, int]], m: int, data: st.DataObject
+) -> None:
     points.sort()
     x = np.array([p[0] for p in points], dtype=np.float64)
     y = np.array([p[1] for p in points], dtype=np.float64)
     last = np.arange(len(points), dtype=np.intp)
-    use = (last[:, None] - m + 1 + np.arange(m)[None, :]) >= 0
+    dropped = data.draw(st.lists(st.booleans(), min_size=len(points) * m, max_size=len(points) * m))
+    point = last[:, None] - m + 1 + np.arange(m)[None, :]
+    use = (point >= 0) & ~np.array(dropped).reshape(len(points), m)  # gaps, as lookback makes
     got = theil_sen(x, y, last, use)
     for b in range(len(points)):
-        window = points[max(0, b - m + 1) : b + 1]
+        window = [points[p] for p, u in zip(point[b], use[b], strict=True) if u]
         slopes = [
             (y2 - y1) / (x2 - x1)
             for i, (x1, y1) in enumerate(window)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -115,6 +117,18 @@ def test_fire_alert_is_sent_at_once_not_after_the_watermark() -> None:
     assert collect([again]) == {}
 
 
+def test_a_rise_is_judged_against_the_previous_temperature_not_the_previous_reading() -> None:
+    # 7 h apart: the second batch's view starts after the 15 °C reading, and the bin's last
+    # reading before the view (same instant, sorted after it) carries no temperature.
+    rows = [
+        Reading(1, SPRING, {"fill_pct": 0.0, "temperature": 15.0}),
+        Reading(1, SPRING, {"fill_pct": 0.0}),
+        Reading(1, SPRING + 7 * HOUR + MINUTE, {"fill_pct": 0.0, "temperature": 25.1}),
+    ]
+    got = run(WasteProcessor(), [to_batch(rows[:2], NAMES), to_batch(rows[2:], NAMES)])
+    assert [v["value"] for k, v in got.items() if k[3] == "fire"] == [25.1]
+
+
 AROUND = st.sampled_from([SPRING, AUTUMN])
 ROWS = AROUND.flatmap(lambda t: readings(FIELDS, t, devices=2, max_size=50))
 
@@ -152,6 +166,43 @@ def test_in_order_batches_send_the_same_alerts(case: tuple[list[Reading], int]) 
     rows = sorted(rows, key=lambda r: r.time_ns)
     split = run(WasteProcessor(), [to_batch(rows[:cut], NAMES), to_batch(rows[cut:], NAMES)])
     assert_same(split, run(WasteProcessor(), [to_batch(rows, NAMES)]))
+
+
+SHORT = WasteConfig(horizon_s=3600, rate_lookback_s=2 * 3600, rearm_s=2 * 3600, rate_points=4)
+
+
+def chained(device: int, start: int, steps: list[tuple[int, float, float | None]]) -> list[Reading]:
+    """A bin's readings, each at most ``gap`` minutes after the one before, all with a fill."""
+    rows, time_ns = [], start
+    for gap, fill, temperature in steps:
+        time_ns += gap * MINUTE
+        values = {"fill_pct": fill} | ({} if temperature is None else {"temperature": temperature})
+        rows.append(Reading(device, time_ns, values))
+    return rows
+
+
+# Fill readings of a bin at most 60 min apart: each one arrives while the hour it confirms an
+# emptying in is still within SHORT's 70 min of lateness + horizon (later, that hour is frozen);
+# temperatures are sparse, so a rise is often judged against a reading hours back.
+RARELY = st.integers(0, 7).flatmap(lambda k: TEMPERATURE if k == 0 else st.none())
+STEPS = st.lists(st.tuples(st.integers(0, 60), FILL, RARELY), max_size=25)
+CHAINS = st.tuples(AROUND, STEPS, STEPS).map(
+    lambda c: sorted(chained(0, c[0], c[1]) + chained(1, c[0], c[2]), key=lambda r: r.time_ns)
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(CHAINS.flatmap(lambda rows: st.tuples(st.just(rows), st.lists(st.integers(0, len(rows))))))
+def test_in_order_batches_with_pruned_history_match_the_reference(
+    case: tuple[list[Reading], list[int]],
+) -> None:
+    # A 1 h horizon over streams of up to 25 h: old readings are pruned between batches, and
+    # what is kept must still judge every new reading as the whole history would.
+    rows, cuts = case
+    bounds = [0, *sorted(cuts), len(rows)]
+    batches = [to_batch(rows[a:b], NAMES) for a, b in itertools.pairwise(bounds)]
+    rules = reference.WasteRules(lookback_h=2, rearm_h=2, rate_points=4)
+    assert_same(run(WasteProcessor(SHORT), batches), reference.waste(rows, rules))
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.partials import group, pack, reduce_rows, unpack
+from processors.partials import group, pack, reduce_rows, stable_order, unpack
 from processors.windows import EventClock, WindowStore
 
 
@@ -31,9 +31,19 @@ def test_group_gives_sorted_unique_keys_and_each_rows_index(
     assert np.array_equal(pack(w, d), keys)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 20), max_size=60), st.booleans())
+def test_stable_order_equals_a_stable_argsort(keys: list[int], huge: bool) -> None:
+    key = np.array(keys, dtype=np.int64) + (2**61 if huge else 0)  # huge: the fallback
+    assert np.array_equal(stable_order(key), np.argsort(key, kind="stable"))
+
+
 def test_reduce_rows_ignores_nan_and_keeps_min_max() -> None:
-    parts = reduce_rows(np.array([0, 0, 1, 1]), 3, {"x": np.array([1.0, np.nan, 4.0, 2.0])})
+    columns = {"x": np.array([1.0, np.nan, 4.0, 2.0]), "y": np.array([1.0, 5.0, 4.0, 2.0])}
+    parts = reduce_rows(np.array([0, 0, 1, 1]), 3, columns)
     assert parts.count["x"].tolist() == [1, 2, 0]
+    assert parts.count["y"].tolist() == [2, 2, 0]  # a column without NaN counts every row
+    assert parts.high["y"].tolist() == [5.0, 4.0, -np.inf]
     assert parts.total["x"].tolist() == [1.0, 6.0, 0.0]
     assert parts.low["x"].tolist() == [1.0, 2.0, np.inf]
     assert parts.high["x"].tolist() == [1.0, 4.0, -np.inf]
