@@ -79,4 +79,3 @@ def test_waste_readings_get_fill_from_the_registry(registry: Registry) -> None:
     assert readings.values["fill_pct"][1] == 0.0  # clamped: the reading itself fails
     assert readings.qc["distance_mm"].tolist() == [1, 4, 9]
     assert readings.qc["fill_pct"].tolist() == [1, 4, 9]  # as doubtful as its distance
-
