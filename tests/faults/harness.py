@@ -22,10 +22,9 @@ from simulators.servers.service import CityIngest
 from tests.e2e import expected_counts, make_registry, reconcile_run, simulate
 from tests.faults.report import Figures
 
-OUTAGE_S = 15.0
-"""How long database outages last. The issue asks for 60 s; 15 s keeps ``make faults`` within
-its budget and is still 7 times ``spool.after`` (2 s), longer than the sink's longest back-off
-step (``influxdb.retry_max_delay``, 10 s) and several write timeouts."""
+OUTAGE_S = 60.0
+"""How long database outages last: 60 s as the reliability issue asks, 30 times ``spool.after``
+(2 s) and longer than the sink's longest back-off step (``influxdb.retry_max_delay``, 10 s)."""
 
 PUBLISH_TIMEOUT_S = 120.0
 SETTLE_TIMEOUT_S = 60.0
