@@ -23,6 +23,7 @@ import numpy as np
 
 from processors.base import (
     ABSENT_INT,
+    SETTINGS,
     Batch,
     Float64Array,
     Int64Array,
@@ -71,12 +72,7 @@ _NAMES: Final = MappingProxyType({"pm25": "PM2.5", "pm10": "PM10", "no2": "NO2",
 class AirConfig:
     """Settings of the air processor (``[processors]``)."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
-    # take the docstring under a field as its description (docs/configuration.md)
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     lateness_s: float = 600.0
     """Seconds after the newest event time that a window closes."""

@@ -20,6 +20,7 @@ __all__ = [
     "ABSENT_INT",
     "FAIL",
     "MISSING",
+    "SETTINGS",
     "Batch",
     "BoolArray",
     "Float64Array",
@@ -46,6 +47,11 @@ FAIL: Final = 4
 MISSING: Final = 9
 
 ABSENT_INT: Final = -1
+
+# The processors' config classes are validated by pydantic as [processors] sub-tables
+# (ingest.settings): refuse unknown keys, and take the docstring under a field as its
+# description (docs/configuration.md).
+SETTINGS: Final[dict[str, str | bool]] = {"extra": "forbid", "use_attribute_docstrings": True}
 
 ALERT: Final = "alert"
 

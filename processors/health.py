@@ -40,6 +40,7 @@ import numpy.typing as npt
 
 from ingest.errors import ConfigError
 from processors.base import (
+    SETTINGS,
     Batch,
     BoolArray,
     Float64Array,
@@ -69,10 +70,7 @@ _COLUMNS: Final = ("f_cnt", "rssi", "battery_v", "qc_suspect", "qc_fail")
 class HealthConfig:
     """Settings of the health processor; thresholds are design choices."""
 
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     lateness_s: float = 600.0
     """An hour is written this long after the newest uplink time passed its end."""

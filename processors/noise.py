@@ -32,7 +32,7 @@ from typing import ClassVar, Final
 import numpy as np
 
 from ingest.errors import ConfigError
-from processors.base import ABSENT_INT, Batch, Float64Array, Points, alert_points
+from processors.base import ABSENT_INT, SETTINGS, Batch, Float64Array, Points, alert_points
 from processors.calendar import LocalCalendar
 from processors.partials import Partials, group, reduce_rows, regroup, unpack
 from processors.sample import priority
@@ -55,12 +55,7 @@ _PENALTY_DB: Final = (0.0, 5.0, 10.0)
 class NoiseConfig:
     """Settings of the noise processor (``[processors]``)."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
-    # take the docstring under a field as its description (docs/configuration.md)
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     lateness_s: float = 600.0
     """Seconds after the newest event time that a window closes."""

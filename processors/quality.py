@@ -55,6 +55,7 @@ from processors.base import (
     ABSENT_INT,
     FAIL,
     MISSING,
+    SETTINGS,
     BoolArray,
     Float64Array,
     Int32Array,
@@ -98,10 +99,7 @@ class SpikeMethod(StrEnum):
 class FieldQc:
     """Thresholds of one field, in its schema unit; ``None`` switches a test off."""
 
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     suspect_span: tuple[float, float] | None = None  # operator span (gross range → SUSPECT)
     fail_span: tuple[float, float] | None = None  # sensor span; None: the schema's range
@@ -115,10 +113,7 @@ class FieldQc:
 class CrossQc:
     """Thresholds of the tests that relate fields of one reading."""
 
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     pm_inversion: tuple[float, float] = (1.0, 10.0)
     """PM2.5 above PM10 by this many µg/m³ → (SUSPECT, FAIL): PM2.5 is a fraction of PM10 from
@@ -168,10 +163,7 @@ DEFAULT_FIELDS: Final[Mapping[Kind, Mapping[str, FieldQc]]] = MappingProxyType(
 class QualityConfig:
     """All QC thresholds. ``history``: readings per device and field a flat line revises."""
 
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     fields: Mapping[Kind, Mapping[str, FieldQc]] = field(
         default_factory=lambda: {kind: dict(specs) for kind, specs in DEFAULT_FIELDS.items()}

@@ -27,7 +27,7 @@ from typing import ClassVar, Final
 import numpy as np
 
 from ingest.errors import ConfigError
-from processors.base import Batch, Float64Array, Int32Array, Int64Array, Points
+from processors.base import SETTINGS, Batch, Float64Array, Int32Array, Int64Array, Points
 from processors.bins import derive_hours, fire_alerts, hour_alerts, hour_points
 from processors.history import Readings, View
 from processors.stage import WindowedProcessor, seconds_to_ns
@@ -42,12 +42,7 @@ _HOUR_NS: Final = 3_600 * 10**9
 class WasteConfig:
     """Settings of the waste processor (``[processors]``); thresholds are design suggestions."""
 
-    # pydantic validates this class as the [processors] sub-table: refuse unknown keys, and
-    # take the docstring under a field as its description (docs/configuration.md)
-    __pydantic_config__: ClassVar[dict[str, str | bool]] = {
-        "extra": "forbid",
-        "use_attribute_docstrings": True,
-    }
+    __pydantic_config__: ClassVar[dict[str, str | bool]] = SETTINGS
 
     lateness_s: float = 600.0
     """Seconds after the newest event time that a window closes."""
