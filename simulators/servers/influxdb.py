@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.parse
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Self
 
 from simulators.servers.http_client import HttpResponse, request
 from simulators.servers.process import (
@@ -30,13 +31,23 @@ class InfluxV1(ServerProcess):
     `${rpc_port}` filled in: WAL fsynced before each write is answered (`wal-fsync-delay =
     "0s"`), no usage reporting, no `_internal` monitor database, no access or query log.
     No database exists at first; see `create_database`.
+
+    With `admin` (user, password), authentication is enabled: the first start creates that
+    admin user, and this handle's own requests log in as it; see `create_writer`.
     """
 
     name = "influxd"
 
-    def __init__(self, root: Path | None = None, *, startup_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        admin: tuple[str, str] | None = None,
+        startup_timeout: float = 15.0,
+    ) -> None:
         super().__init__(root, startup_timeout=startup_timeout)
         self.rpc_port = 0
+        self.admin = admin
 
     @property
     def url(self) -> str:
@@ -48,6 +59,23 @@ class InfluxV1(ServerProcess):
         """The rendered config influxd runs."""
         return self.root / "influxdb.conf"
 
+    def start(self) -> Self:
+        """Start; with `admin`, create the admin user (allowed while no user exists)."""
+        super().start()
+        if self.admin is not None:
+            user, password = self.admin
+            self._query(
+                f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES",
+                method="POST",
+                login=False,
+            )
+        return self
+
+    def create_writer(self, user: str, password: str, database: str = "city") -> None:
+        """A non-admin user who may only write to `database`."""
+        self._query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'", method="POST")
+        self._query(f'GRANT WRITE ON "{database}" TO "{user}"', method="POST")
+
     def create_database(self, name: str) -> None:
         """`CREATE DATABASE "<name>"` (a no-op if it exists)."""
         self._query(f'CREATE DATABASE "{name}"', method="POST")
@@ -55,7 +83,9 @@ class InfluxV1(ServerProcess):
     def write(self, lines: str, database: str = "city") -> None:
         """Write line protocol with nanosecond timestamps; raise ServerError unless 204."""
         query = urllib.parse.urlencode({"db": database})
-        response = request("POST", f"{self.url}/write?{query}", body=lines.encode())
+        response = request(
+            "POST", f"{self.url}/write?{query}", body=lines.encode(), headers=self._login()
+        )
         if response.status != 204:
             raise ServerError(f"{self.name} write: HTTP {response.status} {response.body!r}")
 
@@ -78,17 +108,27 @@ class InfluxV1(ServerProcess):
                 )
         return rows
 
-    def _query(self, influxql: str, *, method: str, database: str | None = None) -> HttpResponse:
+    def _login(self) -> dict[str, str]:
+        """HTTP Basic credentials of the admin (RFC 7617), which the v1 API accepts."""
+        if self.admin is None:
+            return {}
+        token = base64.b64encode(":".join(self.admin).encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+
+    def _query(
+        self, influxql: str, *, method: str, database: str | None = None, login: bool = True
+    ) -> HttpResponse:
         params = {"q": influxql, "epoch": "ns"} | ({"db": database} if database else {})
         encoded = urllib.parse.urlencode(params)
+        login_headers = self._login() if login else {}
         if method == "GET":
-            response = request("GET", f"{self.url}/query?{encoded}")
+            response = request("GET", f"{self.url}/query?{encoded}", headers=login_headers)
         else:
             response = request(
                 "POST",
                 f"{self.url}/query",
                 body=encoded.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                headers={"Content-Type": "application/x-www-form-urlencoded"} | login_headers,
             )
         if response.status != 200:
             raise ServerError(
@@ -104,7 +144,12 @@ class InfluxV1(ServerProcess):
 
     def _configure(self) -> None:
         template = Template(CONFIG_TEMPLATE.read_text(encoding="utf-8"))
-        rendered = template.substitute(root=self.root, http_port=self.port, rpc_port=self.rpc_port)
+        rendered = template.substitute(
+            root=self.root,
+            http_port=self.port,
+            rpc_port=self.rpc_port,
+            auth_enabled=str(self.admin is not None).lower(),
+        )
         self.config_path.write_text(rendered, encoding="utf-8")
 
     def _command(self) -> list[str]:

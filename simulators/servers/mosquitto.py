@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,9 +21,18 @@ from simulators.servers.process import (
     port_open,
 )
 
-__all__ = ["SHIPPED_CONFIG", "Mosquitto", "render_test_config"]
+__all__ = [
+    "PRODUCTION_CONFIG",
+    "SHIPPED_CONFIG",
+    "Mosquitto",
+    "production_broker",
+    "render_test_config",
+]
 
 SHIPPED_CONFIG = CONFIG_DIR / "mosquitto" / "mosquitto.conf"
+PRODUCTION_CONFIG = CONFIG_DIR / "mosquitto" / "production.conf"
+"""The compose broker: password file, ACL and a TLS listener (its `extra_ports[0]`)."""
+_PASSWD_SCRIPT = CONFIG_DIR / "mosquitto" / "passwd.sh"
 
 _IMAGE_PATH = re.compile(r"(?<=\s)/mosquitto/")  # the official image's volume root
 _READY_MARKER = " running"  # "mosquitto version 2.0.11 running": logged once listening
@@ -152,3 +162,24 @@ class Mosquitto(ServerProcess):
 
     def _is_ready(self) -> bool:
         return _READY_MARKER in self.log_text() and port_open(self.host, self.port)
+
+
+def production_broker(root: Path, *, secrets_dir: Path, certs_dir: Path) -> Mosquitto:
+    """A (not yet started) broker on `PRODUCTION_CONFIG`, laid out as docker-compose.yml mounts
+    it: `root/auth/passwd` written by the shipped `passwd.sh` from the secret files of `make
+    secrets` in `secrets_dir`, and `root/certs` a copy of what `make certs` wrote to `certs_dir`.
+    """
+    (root / "auth").mkdir(parents=True, exist_ok=True)
+    subprocess.run(  # noqa: S603 - the repository's own script
+        ["sh", str(_PASSWD_SCRIPT)],  # noqa: S607 - POSIX sh from PATH, as in the image
+        env={
+            **os.environ,
+            "SECRETS_DIR": str(secrets_dir),
+            "PASSWD_FILE": str(root / "auth" / "passwd"),
+        },
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    shutil.copytree(certs_dir, root / "certs", dirs_exist_ok=True)
+    return Mosquitto(root, config=PRODUCTION_CONFIG)

@@ -85,7 +85,12 @@ pseudonym_key_file = "{key_file}"
 
 
 class CityIngest(ServerProcess):
-    """``city-ingest run`` on a config from ``write_service_config`` (HTTP on a free port)."""
+    """``city-ingest run`` on a config from ``write_service_config`` (HTTP on a free port).
+
+    ``start()`` waits until ``/readyz`` answers 200, or with ``wait_ready=False`` only until
+    ``/healthz`` answers (for a service that cannot become ready, e.g. a broker it may not
+    reach).
+    """
 
     name = "city-ingest"
 
@@ -96,9 +101,11 @@ class CityIngest(ServerProcess):
         mqtt_port: int,
         influx_url: str,
         env: dict[str, str] | None = None,
+        wait_ready: bool = True,
         startup_timeout: float = 30.0,
     ) -> None:
         super().__init__(root, startup_timeout=startup_timeout)
+        self._probe = "/readyz" if wait_ready else "/healthz"
         self._mqtt_port = mqtt_port
         self._influx_url = influx_url
         self._env = env or {}
@@ -135,6 +142,6 @@ class CityIngest(ServerProcess):
 
     def _is_ready(self) -> bool:
         try:
-            return request("GET", f"{self.url}/readyz", timeout=1.0).status == 200
+            return request("GET", f"{self.url}{self._probe}", timeout=1.0).status == 200
         except OSError:
             return False

@@ -5,7 +5,6 @@ certificates of `make certs`."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -20,10 +19,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.servers import Mosquitto, wait_until
-from simulators.servers.mosquitto import SHIPPED_CONFIG
+from simulators.servers.mosquitto import PRODUCTION_CONFIG as PRODUCTION
+from simulators.servers.mosquitto import SHIPPED_CONFIG, production_broker
 from tests.deploy.conftest import REPO, make
 
-PRODUCTION = REPO / "config" / "mosquitto" / "production.conf"
 PASSWD_SCRIPT = REPO / "config" / "mosquitto" / "passwd.sh"
 # passwd.sh's users and the secret files holding their passwords
 USERS = {
@@ -99,19 +98,7 @@ def broker(
 ) -> Iterator[Mosquitto]:
     """production.conf in a real broker, laid out as docker-compose.yml mounts it."""
     root = tmp_path_factory.mktemp("production-broker")
-    (root / "auth").mkdir()
-    subprocess.run(
-        ["sh", str(PASSWD_SCRIPT)],
-        env={
-            **os.environ,
-            "SECRETS_DIR": str(secrets_dir),
-            "PASSWD_FILE": str(root / "auth/passwd"),
-        },
-        check=True,
-        capture_output=True,
-    )
-    shutil.copytree(certs_dir, root / "certs")
-    with Mosquitto(root, config=PRODUCTION) as server:
+    with production_broker(root, secrets_dir=secrets_dir, certs_dir=certs_dir) as server:
         yield server
 
 
