@@ -5,75 +5,82 @@ second network-server path has the same key even with other receive times and ga
 device reset (fCnt back to 0) with a new payload does not. Where the network gives no fCnt
 (KPN SenML) the uplink's own time stands in for it. Keys expire after ``window`` seconds of the
 injected clock; memory is bounded by ``max_entries`` (oldest forgotten first).
+
+Keys survive a crash through a journal: the pipeline appends a batch's new keys (fsynced) after
+the batch is durable and before it is acknowledged. A key is therefore never journaled for an
+uplink that was not stored, and a copy that arrives after a restart (a second network-server
+path with another receive time, which would otherwise be a second point) is still a duplicate.
+The journal is compacted to the keys still inside the window whenever it is opened.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import os
+import struct
 from collections import OrderedDict
-from collections.abc import Callable
-
-import numpy as np
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ingest.model import Uplink
 
-__all__ = ["Deduplicator"]
+__all__ = ["Deduplicator", "Key"]
 
-_Key = tuple[str, int, bytes]
+Key = tuple[str, int, bytes]
+_RECORD = struct.Struct("!16sq16sq")  # DevEUI (hex), counter, payload digest, first seen (ns)
 
 
 class Deduplicator:
     """Remembers uplink keys for a bounded time and a bounded count."""
 
-    def __init__(self, window_s: float, max_entries: int, now: Callable[[], int]) -> None:
+    def __init__(
+        self, window_s: float, max_entries: int, now: Callable[[], int], journal: Path | None = None
+    ) -> None:
         self._window_ns = int(window_s * 1e9)
         self._max_entries = max_entries
         self._now = now
-        self._seen: OrderedDict[_Key, int] = OrderedDict()  # key -> time first seen (ns)
+        self._journal = journal
+        self._seen: OrderedDict[Key, int] = OrderedDict()  # key -> time first seen (ns)
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def is_duplicate(self, uplink: Uplink) -> bool:
-        """True if this uplink was seen within the window; otherwise remember it."""
+    def remember(self, uplink: Uplink) -> Key | None:
+        """The uplink's key if it is new (now remembered), None if it is a duplicate."""
         now = self._now()
         self._expire(now)
         key = _key(uplink)
         if key in self._seen:
-            return True
+            return None
         self._seen[key] = now
         if len(self._seen) > self._max_entries:
             self._seen.popitem(last=False)
-        return False
+        return key
 
-    def snapshot(self) -> bytes:
-        """The remembered keys, for a restart (save it only when every key's uplink is
-        durable: a key saved for an unwritten uplink would turn its redelivery into a loss)."""
-        keys = list(self._seen.items())
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            dev_eui=np.array([k[0] for k, _ in keys], dtype="U16"),
-            counter=np.array([k[1] for k, _ in keys], dtype=np.int64),
-            digest=np.frombuffer(b"".join(k[2] for k, _ in keys), dtype=np.uint8).reshape(-1, 16),
-            first=np.array([t for _, t in keys], dtype=np.int64),
-        )
-        return buffer.getvalue()
+    def open(self) -> None:
+        """Load the journal's keys that are still inside the window and compact it."""
+        if self._journal is None:
+            return
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        data = self._journal.read_bytes() if self._journal.exists() else b""
+        whole = len(data) - len(data) % _RECORD.size  # a torn last record was never acked
+        horizon = self._now() - self._window_ns
+        for eui, counter, digest, first in _RECORD.iter_unpack(data[:whole]):
+            if first >= horizon:
+                self._seen[(eui.decode("ascii"), counter, digest)] = first
+        temporary = self._journal.with_suffix(".tmp")
+        temporary.write_bytes(b"".join(_record(k, t) for k, t in self._seen.items()))
+        temporary.replace(self._journal)
 
-    def restore(self, data: bytes) -> None:
-        """Remember the keys of a snapshot (oldest first; expired ones leave on first use)."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            rows = zip(
-                archive["dev_eui"].tolist(),
-                archive["counter"].tolist(),
-                archive["digest"],
-                archive["first"].tolist(),
-                strict=True,
-            )
-            self._seen = OrderedDict(
-                ((eui, counter, bytes(digest)), first) for eui, counter, digest, first in rows
-            )
+    def journal(self, keys: Sequence[Key]) -> None:
+        """Append the keys of a durable batch and fsync, before the batch is acknowledged."""
+        if self._journal is None or not keys:
+            return
+        now = self._now()
+        with self._journal.open("ab") as handle:
+            handle.write(b"".join(_record(k, self._seen.get(k, now)) for k in keys))
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def _expire(self, now: int) -> None:
         horizon = now - self._window_ns
@@ -85,7 +92,11 @@ class Deduplicator:
             del seen[key]
 
 
-def _key(uplink: Uplink) -> _Key:
+def _record(key: Key, first: int) -> bytes:
+    return _RECORD.pack(key[0].encode("ascii"), key[1], key[2], first)
+
+
+def _key(uplink: Uplink) -> Key:
     counter = uplink.f_cnt if uplink.f_cnt is not None else uplink.time_ns
     content = uplink.payload or _records_digest(uplink)
     return uplink.dev_eui, counter, hashlib.blake2b(content, digest_size=16).digest()

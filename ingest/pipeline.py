@@ -16,7 +16,6 @@ from collections import Counter as Tally
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
@@ -105,7 +104,12 @@ class Pipeline:
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
-        self._dedup = dedup = Deduplicator(s.dedup.window, s.dedup.max_entries, now)
+        self._dedup = dedup = Deduplicator(
+            s.dedup.window,
+            s.dedup.max_entries,
+            now,
+            journal=s.processors.state_dir / "dedup.journal",
+        )
         self.transformer = Transformer(
             s.sources,
             the_plan.registry,
@@ -177,7 +181,7 @@ class Pipeline:
         """Run until ``stop`` is set, then drain and return the totals."""
         self.dead_letters.open()
         self.aggregator.load()
-        self._load_dedup()
+        self._dedup.open()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
             await stack.enter_async_context(self.storage)
@@ -191,8 +195,7 @@ class Pipeline:
             finally:
                 watchdog.cancel()
                 self.source.pause()
-                if await self._drain(queue, writer):
-                    self._save_dedup()
+                await self._drain(queue, writer)
                 self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
@@ -214,9 +217,8 @@ class Pipeline:
 
     async def _drain(
         self, queue: asyncio.Queue[Prepared | None], writer: asyncio.Task[None]
-    ) -> bool:
-        """Finish the batches already taken, within ``influxdb.drain_timeout``; True if all
-        of them were finished and acknowledged."""
+    ) -> None:
+        """Finish the batches already taken, within ``influxdb.drain_timeout``."""
         timeout = self.plan.settings.influxdb.drain_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -230,27 +232,6 @@ class Pipeline:
                 timeout,
                 self.source.in_flight,
             )
-            return False
-        return True
-
-    def _dedup_path(self) -> Path:
-        return self.plan.settings.processors.state_dir / "dedup.npz"
-
-    def _save_dedup(self) -> None:
-        """Keep the dedup keys across a clean stop: every one of them belongs to an uplink that
-        is durable now, so a copy arriving after the restart is still a duplicate."""
-        path = self._dedup_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(self._dedup.snapshot())
-        temporary.replace(path)
-
-    def _load_dedup(self) -> None:
-        path = self._dedup_path()
-        if path.exists():
-            self._dedup.restore(path.read_bytes())
-            path.unlink()  # used once: after a crash nothing stale is read again
-            log.info("restored %d dedup keys from the last clean stop", len(self._dedup))
 
     async def _read_loop(
         self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event, writer: asyncio.Task[None]
@@ -290,6 +271,7 @@ class Pipeline:
                 dead[origin] = _rejected(prepared.messages[origin], why)
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
+        self._dedup.journal(prepared.keys)  # durable now: a later copy is a duplicate
         self.source.ack(prepared.messages)
         self.metrics.in_flight.set(self.source.in_flight)
         self.status.observe_links(prepared.links)

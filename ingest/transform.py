@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from paho.mqtt.client import topic_matches_sub
 
-from ingest.dedup import Deduplicator
+from ingest.dedup import Deduplicator, Key
 from ingest.envelopes import ENVELOPES
 from ingest.errors import EnvelopeError, UnknownDevice, UplinkError
 from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
@@ -53,6 +53,7 @@ class Prepared:
     readings: list[tuple[Kind, Batch]] = field(default_factory=list)
     links: list[Links] = field(default_factory=list)
     revisions: list[Points] = field(default_factory=list)  # QC flags of earlier readings
+    keys: list[Key] = field(default_factory=list)  # dedup keys of the new uplinks
 
 
 @dataclass(slots=True)
@@ -126,9 +127,11 @@ class Transformer:
         except UplinkError as exc:
             prepared.dead.append((index, _dead_letter(message, exc, network)))
             return None
-        if self._dedup.is_duplicate(uplink):
+        key = self._dedup.remember(uplink)
+        if key is None:
             prepared.duplicates += 1
             return None
+        prepared.keys.append(key)
         return _Accepted(index, uplink, device)
 
     def _route(self, topic: str) -> Network | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from ingest.dedup import Deduplicator
 from ingest.model import Gateway, Network, SenmlRecord, Uplink
@@ -39,101 +40,113 @@ class FakeClock:
         self.ns += int(seconds * SECOND)
 
 
+def duplicate(seen: Deduplicator, uplink: Uplink) -> bool:
+    return seen.remember(uplink) is None
+
+
 def dedup(clock: FakeClock, window_s: float = 600.0, max_entries: int = 1000) -> Deduplicator:
     return Deduplicator(window_s, max_entries, clock)
 
 
 def test_same_key_is_a_duplicate_whatever_the_path() -> None:
     seen = dedup(FakeClock())
-    assert not seen.is_duplicate(UPLINK)
+    assert not duplicate(seen, UPLINK)
     other_path = replace(
         UPLINK, network=Network.CHIRPSTACK, time_ns=UPLINK.time_ns + 3 * SECOND, gateways=()
     )
-    assert seen.is_duplicate(other_path)
-    assert seen.is_duplicate(UPLINK)
+    assert duplicate(seen, other_path)
+    assert duplicate(seen, UPLINK)
     assert len(seen) == 1
 
 
 def test_device_reset_with_new_payload_is_not_a_duplicate() -> None:
     seen = dedup(FakeClock())
-    assert not seen.is_duplicate(UPLINK)
-    assert not seen.is_duplicate(replace(UPLINK, payload=b"\x09\x09"))
-    assert not seen.is_duplicate(replace(UPLINK, f_cnt=43))
-    assert not seen.is_duplicate(replace(UPLINK, dev_eui="70B3D57ED0CA51CF"))
+    assert not duplicate(seen, UPLINK)
+    assert not duplicate(seen, replace(UPLINK, payload=b"\x09\x09"))
+    assert not duplicate(seen, replace(UPLINK, f_cnt=43))
+    assert not duplicate(seen, replace(UPLINK, dev_eui="70B3D57ED0CA51CF"))
     assert len(seen) == 4
 
 
 def test_without_fcnt_the_uplink_time_is_the_counter() -> None:
     seen = dedup(FakeClock())
-    assert not seen.is_duplicate(KPN)
-    assert seen.is_duplicate(replace(KPN))
-    assert not seen.is_duplicate(replace(KPN, time_ns=KPN.time_ns + SECOND))
+    assert not duplicate(seen, KPN)
+    assert duplicate(seen, replace(KPN))
+    assert not duplicate(seen, replace(KPN, time_ns=KPN.time_ns + SECOND))
 
 
 def test_without_payload_the_records_are_the_content() -> None:
     seen = dedup(FakeClock())
-    assert not seen.is_duplicate(KPN)
+    assert not duplicate(seen, KPN)
     changed = (replace(KPN.records[0], value=22.0),)
-    assert not seen.is_duplicate(replace(KPN, records=changed))
+    assert not duplicate(seen, replace(KPN, records=changed))
 
 
 def test_without_payload_the_decoded_object_is_the_content() -> None:
     seen = dedup(FakeClock())
     decoded = replace(UPLINK, payload=b"", decoded={"pm25": 3.0, "pm10": 5.0})
-    assert not seen.is_duplicate(decoded)
-    assert seen.is_duplicate(replace(decoded, decoded={"pm10": 5.0, "pm25": 3.0}))
-    assert not seen.is_duplicate(replace(decoded, decoded={"pm25": 4.0, "pm10": 5.0}))
+    assert not duplicate(seen, decoded)
+    assert duplicate(seen, replace(decoded, decoded={"pm10": 5.0, "pm25": 3.0}))
+    assert not duplicate(seen, replace(decoded, decoded={"pm25": 4.0, "pm10": 5.0}))
 
 
 def test_keys_expire_after_the_window() -> None:
     clock = FakeClock()
     seen = dedup(clock, window_s=600.0)
-    assert not seen.is_duplicate(UPLINK)
+    assert not duplicate(seen, UPLINK)
     clock.advance(600.0)
-    assert seen.is_duplicate(UPLINK)  # exactly the window: still remembered
+    assert duplicate(seen, UPLINK)  # exactly the window: still remembered
     clock.advance(0.001)
-    assert not seen.is_duplicate(UPLINK)  # forgotten, then remembered again
+    assert not duplicate(seen, UPLINK)  # forgotten, then remembered again
     assert len(seen) == 1
 
 
 def test_expiry_forgets_old_keys_only() -> None:
     clock = FakeClock()
     seen = dedup(clock, window_s=10.0)
-    assert not seen.is_duplicate(UPLINK)
+    assert not duplicate(seen, UPLINK)
     clock.advance(6.0)
-    assert not seen.is_duplicate(replace(UPLINK, f_cnt=43))
+    assert not duplicate(seen, replace(UPLINK, f_cnt=43))
     clock.advance(6.0)
-    assert not seen.is_duplicate(replace(UPLINK, f_cnt=44))
+    assert not duplicate(seen, replace(UPLINK, f_cnt=44))
     assert len(seen) == 2
-    assert seen.is_duplicate(replace(UPLINK, f_cnt=43))
+    assert duplicate(seen, replace(UPLINK, f_cnt=43))
 
 
 def test_memory_is_bounded_oldest_first() -> None:
     seen = dedup(FakeClock(), max_entries=5)
     for f_cnt in range(50):
-        assert not seen.is_duplicate(replace(UPLINK, f_cnt=f_cnt))
+        assert not duplicate(seen, replace(UPLINK, f_cnt=f_cnt))
         assert len(seen) <= 5
     assert len(seen) == 5
-    assert seen.is_duplicate(replace(UPLINK, f_cnt=49))
-    assert not seen.is_duplicate(replace(UPLINK, f_cnt=0))  # evicted
+    assert duplicate(seen, replace(UPLINK, f_cnt=49))
+    assert not duplicate(seen, replace(UPLINK, f_cnt=0))  # evicted
 
 
-def test_snapshot_carries_keys_and_their_age_across_a_restart() -> None:
+def test_journaled_keys_survive_a_crash_and_expire_on_time(tmp_path: Path) -> None:
     clock = FakeClock()
-    before = dedup(clock)
+    journal = tmp_path / "state" / "dedup.journal"
+    before = Deduplicator(600, 1000, clock, journal=journal)
+    before.open()
     zeros = replace(UPLINK, payload=b"\x00" * 16)  # digests and payloads with NUL bytes survive
-    for uplink in (UPLINK, KPN, zeros):
-        assert not before.is_duplicate(uplink)
-    after = dedup(clock)
-    after.restore(before.snapshot())
-    assert len(after) == 3
-    assert after.is_duplicate(zeros)
-    assert after.is_duplicate(KPN)
-    clock.advance(601)  # the first-seen times came along: the window still ends on time
-    assert not after.is_duplicate(UPLINK)
+    keys = [before.remember(u) for u in (UPLINK, KPN, zeros)]
+    before.journal([k for k in keys[:2] if k is not None])  # the third batch never got durable
+    with journal.open("ab") as handle:
+        handle.write(b"\x01\x02")  # a torn record from a crash mid-append
+    after = Deduplicator(600, 1000, clock, journal=journal)
+    after.open()
+    assert duplicate(after, UPLINK)
+    assert duplicate(after, KPN)
+    assert not duplicate(after, zeros)  # not journaled: its redelivery must be stored
+    clock.advance(601)
+    again = Deduplicator(600, 1000, clock, journal=journal)
+    again.open()  # compaction drops what left the window
+    assert len(again) == 0
+    assert journal.stat().st_size == 0
 
 
-def test_empty_snapshot() -> None:
-    after = dedup(FakeClock())
-    after.restore(dedup(FakeClock()).snapshot())
-    assert len(after) == 0
+def test_without_a_journal_nothing_is_written(tmp_path: Path) -> None:
+    seen = dedup(FakeClock())
+    seen.open()
+    seen.journal([("70B3D57ED0CA51CE", 1, b"\x00" * 16)])
+    assert list(tmp_path.iterdir()) == []
