@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := mosquitto mosquitto-clients influxdb victoria-metrics chromium chromium-driver
 
 .PHONY: help setup servers demo test faults lint check bench clean docs secrets certs compose-check
 
