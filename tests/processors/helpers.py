@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -127,3 +127,17 @@ def batches_of(draw: st.DrawFn, rows: list[Reading], names: Sequence[str]) -> li
     cuts = sorted(draw(st.lists(st.integers(0, len(rows)), max_size=5)))
     bounds = [0, *cuts, len(rows)]
     return [to_batch(order[a:b], names) for a, b in itertools.pairwise(bounds)]
+
+
+def assert_restores_identically(
+    make: Callable[[], Processor], rows: list[Reading], names: Sequence[str], cut: int
+) -> None:
+    """A processor restored from a snapshot after ``rows[:cut]`` continues as if never stopped."""
+    head, tail = to_batch(rows[:cut], names), to_batch(rows[cut:], names)
+    straight = make()
+    expected = collect([straight.process(head), straight.process(tail), straight.flush(END)])
+    first = make()
+    before = collect([first.process(head)])
+    second = make()
+    second.restore(first.snapshot())
+    assert_same({**before, **collect([second.process(tail), second.flush(END)])}, expected)

@@ -17,6 +17,7 @@ from tests.processors.helpers import (
     HOUR,
     SPRING,
     assert_merged,
+    assert_restores_identically,
     assert_same,
     batches_of,
     collect,
@@ -173,15 +174,7 @@ def test_daily_who_exceedance_alerts_once_per_device_day() -> None:
 @settings(max_examples=25, deadline=None)
 @given(readings(FIELDS, AUTUMN), st.integers(0, 40))
 def test_snapshot_restore_continues_identically(rows: list[Reading], cut: int) -> None:
-    head, tail = to_batch(rows[:cut], NAMES), to_batch(rows[cut:], NAMES)
-    straight = AirProcessor()
-    expected = collect([straight.process(head), straight.process(tail), straight.flush(END)])
-    first = AirProcessor()
-    before = collect([first.process(head)])
-    second = AirProcessor()
-    second.restore(first.snapshot())
-    after = collect([second.process(tail), second.flush(END)])
-    assert_same({**before, **after}, expected)
+    assert_restores_identically(AirProcessor, rows, NAMES, cut)
 
 
 def test_restore_refuses_a_snapshot_of_another_layout_but_not_new_thresholds() -> None:

@@ -19,6 +19,7 @@ from tests.processors.helpers import (
     MINUTE,
     SPRING,
     assert_merged,
+    assert_restores_identically,
     assert_same,
     batches_of,
     collect,
@@ -147,14 +148,7 @@ def test_any_batching_and_order_emit_the_same_windows(
 @settings(max_examples=25, deadline=None)
 @given(readings(FIELDS, SPRING), st.integers(0, 40))
 def test_snapshot_restore_continues_identically(rows: list[Reading], cut: int) -> None:
-    head, tail = to_batch(rows[:cut], NAMES), to_batch(rows[cut:], NAMES)
-    straight = NoiseProcessor()
-    expected = collect([straight.process(head), straight.process(tail), straight.flush(END)])
-    first = NoiseProcessor()
-    before = collect([first.process(head)])
-    second = NoiseProcessor()
-    second.restore(first.snapshot())
-    assert_same({**before, **collect([second.process(tail), second.flush(END)])}, expected)
+    assert_restores_identically(NoiseProcessor, rows, NAMES, cut)
 
 
 def test_late_reading_goes_to_the_late_output() -> None:

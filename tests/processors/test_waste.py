@@ -14,10 +14,10 @@ from processors.waste import WasteConfig, WasteProcessor, fill_percent
 from tests.processors import reference
 from tests.processors.helpers import (
     AUTUMN,
-    END,
     HOUR,
     MINUTE,
     SPRING,
+    assert_restores_identically,
     assert_same,
     batches_of,
     collect,
@@ -208,14 +208,7 @@ def test_in_order_batches_with_pruned_history_match_the_reference(
 @settings(max_examples=25, deadline=None)
 @given(ROWS, st.integers(0, 50))
 def test_snapshot_restore_continues_identically(rows: list[Reading], cut: int) -> None:
-    head, tail = to_batch(rows[:cut], NAMES), to_batch(rows[cut:], NAMES)
-    straight = WasteProcessor()
-    expected = collect([straight.process(head), straight.process(tail), straight.flush(END)])
-    first = WasteProcessor()
-    before = collect([first.process(head)])
-    second = WasteProcessor()
-    second.restore(first.snapshot())
-    assert_same({**before, **collect([second.process(tail), second.flush(END)])}, expected)
+    assert_restores_identically(WasteProcessor, rows, NAMES, cut)
 
 
 def test_old_readings_are_late_and_history_stays_bounded() -> None:
