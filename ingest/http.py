@@ -92,12 +92,16 @@ class HttpServer:
         if self._pipeline.stalled:
             notes.append(f"mqtt: nothing received for {source.quiet_for():.0f} s")
         storage = self._pipeline.storage
+        spool = storage.spool
+        oldest = (self._pipeline.now() - spool.oldest_ns) / 1e9 if spool.oldest_ns else 0.0
         if storage.full:
-            problems.append(f"spool full ({storage.spool.bytes} bytes): not acknowledging")
+            problems.append(
+                f"spool full ({spool.bytes} bytes, oldest {oldest:.0f} s): not acknowledging"
+            )
         elif storage.sink.state is SinkState.FAILING or not storage.spool.empty:
             notes.append(
                 f"influxdb: {storage.sink.last_error or 'catching up'}; "
-                f"spooling ({storage.spool.records} batches)"
+                f"spooling ({spool.records} batches, oldest {oldest:.0f} s)"
             )
         body = json.dumps({"ready": not problems, "problems": problems, "notes": notes})
         return web.Response(

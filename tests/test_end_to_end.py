@@ -154,6 +154,8 @@ def test_outage_spools_acknowledges_and_replays_after_a_crash(
         )
         counts = wait_for_accounting(service, len(manifest))  # acknowledged: in the spool
         assert service.metrics()["city_ingest_spool_batches"] >= 1
+        notes = request("GET", f"{service.url}/readyz").json()["notes"]
+        assert any("spooling (" in note and "oldest" in note for note in notes), notes
         assert counts["written"] == len(manifest)
         service.kill()
         influxdb.restart()
