@@ -37,8 +37,8 @@ from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Kind
 from ingest.pipeline import plan
 from ingest.settings import InfluxSettings, load_settings
-from simulators.faults import SensorFault
 from simulators.manifest import read_manifest
+from simulators.sensor_faults import SensorFault
 
 __all__ = ["DropoutScore", "FaultScore", "QcScore", "add_arguments", "measure", "run", "score"]
 

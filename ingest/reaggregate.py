@@ -32,7 +32,7 @@ from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.influx import InfluxSink
 from ingest.transform import Links, device_tag_suffixes
 from processors import Batch, Points
-from processors.quality import count_flags
+from processors.qctests import count_flags
 
 __all__ = ["add_arguments", "run"]
 

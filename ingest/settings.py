@@ -36,8 +36,8 @@ from ingest.logs import LogFormat
 from ingest.model import Network
 from processors import AirConfig, NoiseConfig, WasteConfig
 from processors.health import HealthConfig
-from processors.quality import DEFAULT_FIELDS as DEFAULT_QC_FIELDS
-from processors.quality import QualityConfig
+from processors.qctests import DEFAULT_FIELDS as DEFAULT_QC_FIELDS
+from processors.qctests import QualityConfig
 
 __all__ = [
     "DeadLetterSettings",

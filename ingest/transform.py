@@ -28,7 +28,8 @@ from ingest.settings import SourceSettings
 from ingest.sinks.deadletter import DeadLetter
 from ingest.validation import QC_MISSING, validate
 from processors import Batch, Points
-from processors.quality import QualityChecker, count_flags
+from processors.qctests import count_flags
+from processors.quality import QualityChecker
 
 __all__ = ["Links", "Prepared", "Transformer", "device_tag_suffixes"]
 

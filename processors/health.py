@@ -12,11 +12,8 @@ its next uplink (or as far as event time has come), and every hour that stretch 
 silent. Every device seen is reported every hour from its first uplink on, also hours without
 uplinks, up to the newest event time seen.
 
-Frame counters (uplink formats §5.1): ``delta = f_cnt - last``; 0 → a repeat (retransmission,
-not counted, no part in gaps); 1..16384 → delta - 1 missed; otherwise a 16-bit rollover when
-``last`` is a 16-bit value and ``f_cnt + 65536 - last`` is in 1..16384, else a reset (rejoin,
-reboot): the series restarts and nothing is counted missed. ``last`` is the counter of the
-previous uplink by time. Unknown counters (KPN SenML, ``-1``) count as uplinks only.
+Frame counters and silence thresholds: ``processors.links``; the hour rows:
+``processors.hours``.
 
 Batch invariance: uplinks are held until their hour is emitted and only then put in time order
 (ties by every column) and judged, so every value depends on the uplinks' event times and
@@ -50,19 +47,24 @@ from processors.base import (
     Points,
     alert_points,
 )
-from processors.episodes import block_starts, last_index, previous
-from processors.partials import IntpArray, Partials, group, pack, reduce_rows
+from processors.episodes import block_starts, last_index
+from processors.hours import HourGrid
+from processors.links import (
+    GAPS,
+    Links,
+    block_ends,
+    count_missed,
+    follow_links,
+    silence_threshold_ns,
+)
+from processors.partials import IntpArray
 from processors.windows import Arrays, EventClock
 
 __all__ = ["HealthConfig", "HealthProcessor", "LinkBatch", "count_missed"]
 
-MAX_FCNT_GAP: Final = 16384  # LoRaWAN 1.0.x MAX_FCNT_GAP (uplink formats §5.1)
-_ROLLOVER: Final = 1 << 16  # counters that travel as 16 bits wrap here (FHDR FCnt, 2 bytes)
 _HOUR: Final = 3_600 * 10**9
 _NEVER: Final = np.iinfo(np.int64).min
 _LAST: Final = np.iinfo(np.int64).max
-_LONGEST_NS: Final = 2.0**61  # thresholds are capped here (73 years) so t + threshold fits
-_GAPS: Final = 8  # recent gaps per device whose lower quartile is its interval
 _COLUMNS: Final = ("f_cnt", "rssi", "battery_v", "qc_suspect", "qc_fail")
 
 
@@ -109,23 +111,13 @@ class LinkBatch:
         return Batch(self.device, self.time_ns, values)
 
 
-def count_missed(last: Int64Array, f_cnt: Int64Array) -> tuple[Int64Array, BoolArray]:
-    """Frames lost between counter ``last`` and ``f_cnt`` (-1: unknown), and which are repeats."""
-    known = (last >= 0) & (f_cnt >= 0)
-    wrapped = f_cnt + _ROLLOVER - last
-    rollover = (last < _ROLLOVER) & (f_cnt < last) & (wrapped >= 1) & (wrapped <= MAX_FCNT_GAP)
-    delta = np.where(rollover, wrapped, f_cnt - last)
-    normal = known & (delta >= 1) & (delta <= MAX_FCNT_GAP)
-    return np.where(normal, delta - 1, 0).astype(np.int64), known & (delta == 0)
-
-
 # Per-device state columns (row = device code), all about the hours emitted so far: fill value
 # of an unseen device, dtype.
 _LAYOUT: Final = {
     "first_hour": (_NEVER, np.int64),  # start of the hour of its first uplink
     "last_t": (_NEVER, np.int64),  # its newest uplink that is not a repeat
     "last_f": (-1, np.int64),  # the newest known frame counter
-    "gaps": (np.nan, np.float64),  # (devices, _GAPS) gaps up to last_t in seconds, oldest first
+    "gaps": (np.nan, np.float64),  # (devices, GAPS) gaps up to last_t in seconds, oldest first
     "silent": (False, np.bool_),  # state of the last emitted hour
     "battery_low": (False, np.bool_),
     "fault": (False, np.bool_),
@@ -140,7 +132,7 @@ class HealthProcessor:
         _validate(self.config)
         self.clock = EventClock(round(self.config.lateness_s * 1e9), 0)
         self._state: Arrays = {
-            name: np.full((0, _GAPS) if name == "gaps" else 0, fill, dtype=dtype)
+            name: np.full((0, GAPS) if name == "gaps" else 0, fill, dtype=dtype)
             for name, (fill, dtype) in _LAYOUT.items()
         }
         self._pending: list[Batch] = []  # uplinks of hours not yet emitted, as they came
@@ -225,9 +217,9 @@ class HealthProcessor:
         if len(rows):
             self._reserve(int(rows.device.max()) + 1)
         before_last_t = s["last_t"].copy()
-        links = self._link(rows)
+        links = follow_links(self._state, rows, self.config)
         known = np.flatnonzero(s["first_hour"] != _NEVER).astype(np.int32)
-        grid = _Hours.build(known, np.maximum(s["first_hour"][known], begin), end, links)
+        grid = HourGrid.build(known, np.maximum(s["first_hour"][known], begin), end, links)
         silent = self._silence(grid, links, min(end, newest))
         quiet_s = grid.quiet_s(before_last_t[grid.device], newest)
         with np.errstate(invalid="ignore"):
@@ -239,7 +231,7 @@ class HealthProcessor:
         is_silent, silent_from = _episodes(silent, ~silent, s["silent"][d], start)
         is_low, low_from = _episodes(low, ok, s["battery_low"][d], start)
         is_faulty, fault_from = _episodes(faulty, fine, s["fault"][d], start)
-        last = _block_ends(d)
+        last = block_ends(d)
         for name, column in (("silent", is_silent), ("battery_low", is_low), ("fault", is_faulty)):
             s[name][d[last]] = column[last]
         points = [
@@ -250,209 +242,14 @@ class HealthProcessor:
         ]
         return [p for p in points if len(p)]
 
-    def _silence(self, grid: _Hours, links: _Links, until: int) -> BoolArray:
+    def _silence(self, grid: HourGrid, links: Links, until: int) -> BoolArray:
         """Hours touched by a silence: one that an uplink ended, or the one after each device's
         newest uplink as far as event time has come (``until``)."""
         s, closed = self._state, links.silent
         silent = grid.cover(links.device[closed], links.silent_from, links.time_ns[closed])
         known = grid.device[grid.row]
-        tail_from = s["last_t"][known] + _threshold_ns(s["gaps"][known], self.config)
+        tail_from = s["last_t"][known] + silence_threshold_ns(s["gaps"][known], self.config)
         return silent | grid.cover(known, tail_from, np.full(known.size, until))
-
-    def _link(self, rows: Batch) -> _Links:
-        """Frame-counter and gap facts of ``rows`` (sorted by device and time), from the state
-        the earlier hours left; the state is moved on past ``rows``."""
-        s = self._state
-        d, t = rows.device, rows.time_ns
-        start = block_starts(d)
-        f_cnt = np.nan_to_num(rows.values["f_cnt"], nan=-1.0).astype(np.int64)
-        prior = previous(last_index(f_cnt >= 0, start), start)
-        missed, repeat = count_missed(
-            np.where(prior >= 0, f_cnt[np.maximum(prior, 0)], s["last_f"][d]), f_cnt
-        )
-        prior = previous(last_index(~repeat, start), start)
-        before = np.where(prior >= 0, t[np.maximum(prior, 0)], s["last_t"][d])
-        pushed = ~repeat & (before != _NEVER)  # a gap since the previous uplink
-        gap_ns = np.where(pushed, t - np.where(pushed, before, 0), -1)
-        # only a gap longer than silent_min_s can be a silence: thresholds for those alone
-        candidate = pushed & (gap_ns > self.config.silent_min_s * 1e9)
-        rings, devices, after = _rings(s["gaps"], d, pushed, gap_ns / 1e9, candidate)
-        silent_from = np.full(d.size, _LAST)
-        silent_from[candidate] = before[candidate] + _threshold_ns(rings, self.config)
-        silent = silent_from < t
-        end = _block_ends(d)
-        newest, counted = last_index(~repeat, start)[end], last_index(f_cnt >= 0, start)[end]
-        s["last_t"][devices] = np.where(newest >= 0, t[newest], s["last_t"][devices])
-        s["last_f"][devices] = np.where(counted >= 0, f_cnt[counted], s["last_f"][devices])
-        s["gaps"][devices] = after
-        seen = s["first_hour"][devices]
-        s["first_hour"][devices] = np.where(seen == _NEVER, t[start[end]] // _HOUR * _HOUR, seen)
-        return _Links(d, t, rows, missed, repeat, gap_ns, silent, silent_from[silent])
-
-
-@dataclass(frozen=True, slots=True)
-class _Links:
-    """The uplinks of the hours being emitted, sorted by (device, time), with their facts."""
-
-    device: Int32Array
-    time_ns: Int64Array
-    rows: Batch
-    missed: Int64Array
-    repeat: BoolArray
-    gap_ns: Int64Array  # since the previous uplink (repeats aside); -1: a repeat or first uplink
-    silent: BoolArray  # the gap before the uplink holds a silence
-    silent_from: Int64Array  # where it starts (for the ``silent`` rows)
-
-    def hourly(self) -> tuple[Int64Array, Partials]:
-        """Sorted (hour, device) keys and their aggregates."""
-        start = self.time_ns // _HOUR
-        keys, index = group(start, self.device)
-        columns = {name: self.rows.values[name] for name in ("rssi", "battery_v")}
-        columns |= {n: np.nan_to_num(self.rows.values[n]) for n in ("qc_suspect", "qc_fail")}
-        columns |= {
-            "uplinks": np.where(self.repeat, np.nan, 1.0),
-            "missed": self.missed.astype(np.float64),
-            "gap": np.where(self.gap_ns >= 0, self.gap_ns, np.nan).astype(np.float64),
-            "last": np.where(self.repeat, np.nan, self.time_ns - start * _HOUR),
-        }
-        return keys, reduce_rows(index, keys.size, columns)
-
-
-def _rings(
-    gaps: Float64Array, d: Int32Array, pushed: BoolArray, gap_s: Float64Array, wanted: BoolArray
-) -> tuple[Float64Array, Int32Array, Float64Array]:
-    """The ``_GAPS`` gaps before each ``wanted`` row's own gap, the devices of the rows and their
-    gaps after the rows: each device's ring from ``gaps``, then its pushed gaps, laid end to end
-    so that a sliding window of ``_GAPS`` never reaches into another device."""
-    if not d.size:
-        return np.empty((0, _GAPS)), d, np.empty((0, _GAPS))
-    first = np.r_[True, d[1:] != d[:-1]]
-    devices, block = d[first], np.cumsum(first) - 1
-    counts = np.bincount(block, weights=pushed, minlength=devices.size).astype(np.intp)
-    offset = np.cumsum(counts + _GAPS) - (counts + _GAPS)
-    line = np.empty(int((counts + _GAPS).sum()))
-    line[(offset[:, None] + np.arange(_GAPS)).ravel()] = gaps[devices].ravel()
-    rank: IntpArray = np.cumsum(pushed) - pushed  # pushed rows before each row
-    slot = offset[block] + _GAPS + rank - rank[first][block]
-    line[slot[pushed]] = gap_s[pushed]
-    window = np.lib.stride_tricks.sliding_window_view(line, _GAPS)
-    return window[slot[wanted] - _GAPS], devices, window[offset + counts]
-
-
-def _threshold_ns(rings: Float64Array, config: HealthConfig) -> Int64Array:
-    """Silence thresholds from rings of recent gaps: ``silent_after`` times the lower quartile
-    (lost frames make gaps of several intervals, an event uplink one shorter gap), once half a
-    ring is known, else the default interval; at least ``silent_min_s``."""
-    gaps = np.sort(rings, axis=1)  # NaN last
-    known = (~np.isnan(gaps)).sum(axis=1)
-    quartile = np.take_along_axis(gaps, np.maximum(known - 1, 0)[:, None] // 4, axis=1)[:, 0]
-    interval = np.where(known >= _GAPS // 2, quartile, config.default_interval_s)
-    seconds = np.maximum(config.silent_after * interval, config.silent_min_s)
-    return np.round(np.minimum(seconds * 1e9, _LONGEST_NS)).astype(np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Hours:
-    """Device x hour rows being emitted (device-major, each device's hours consecutive)."""
-
-    device: Int32Array
-    hour: Int64Array
-    first: Int64Array  # per device block: its first hour here
-    row: IntpArray  # per device block: its first row
-    end: int  # every block runs to the hour before this one
-    hit: BoolArray  # the hour has uplinks
-    uplinks: Int64Array
-    missed: Int64Array
-    rssi: Float64Array
-    battery_v: Float64Array
-    qc_suspect: Int64Array
-    qc_fail: Int64Array
-    gap_ns: Float64Array  # the longest gap that ended in the hour
-    last_ns: Float64Array  # the newest uplink (repeats aside) after the hour start
-
-    @classmethod
-    def build(cls, known: Int32Array, first: Int64Array, end: int, links: _Links) -> _Hours:
-        count = (end - first) // _HOUR
-        row = np.r_[0, np.cumsum(count)[:-1]].astype(np.intp)
-        device = np.repeat(known, count)
-        hour = np.repeat(first, count) + (np.arange(device.size) - np.repeat(row, count)) * _HOUR
-        keys, parts = links.hourly()
-        wanted = pack(hour // _HOUR, device)
-        pos = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
-        hit = (keys[pos] == wanted) if keys.size else np.zeros(wanted.size, dtype=np.bool_)
-
-        def take(values: npt.NDArray[Any], absent: float) -> npt.NDArray[Any]:
-            return np.where(hit, values[pos] if values.size else absent, absent)
-
-        def mean(name: str) -> Float64Array:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return take(parts.total[name] / parts.count[name], np.nan)
-
-        def high(name: str) -> Float64Array:
-            return take(np.where(parts.count[name] > 0, parts.high[name], np.nan), np.nan)
-
-        def total(name: str) -> Int64Array:
-            return np.round(take(parts.total[name], 0)).astype(np.int64)
-
-        return cls(
-            device,
-            hour,
-            first,
-            row,
-            end,
-            hit,
-            take(parts.count["uplinks"], 0).astype(np.int64),
-            total("missed"),
-            mean("rssi"),
-            mean("battery_v"),
-            total("qc_suspect"),
-            total("qc_fail"),
-            high("gap"),
-            high("last"),
-        )
-
-    def cover(self, device: Int32Array, since: Int64Array, until: Int64Array) -> BoolArray:
-        """Rows whose hour overlaps (``since``, ``until``] of their device (a known one)."""
-        block = np.searchsorted(self.device[self.row], device)
-        first = self.first[block]
-        low = np.maximum(since // _HOUR * _HOUR, first)
-        high = np.minimum(until // _HOUR * _HOUR, self.end - _HOUR)
-        keep = (since < until) & (low <= high)
-        marks = np.zeros(self.device.size + 1, dtype=np.int64)
-        base = self.row[block][keep]
-        np.add.at(marks, base + (low[keep] - first[keep]) // _HOUR, 1)
-        np.add.at(marks, base + (high[keep] - first[keep]) // _HOUR + 1, -1)
-        covered: BoolArray = np.cumsum(marks[:-1]) > 0
-        return covered
-
-    def quiet_s(self, earlier: Int64Array, newest: int) -> Float64Array:
-        """The longest time without an uplink seen in each hour, in seconds (``earlier``: the
-        device's newest uplink before these hours)."""
-        start = block_starts(self.device)
-        seen = ~np.isnan(self.last_ns)
-        found = last_index(seen, start)
-        offset = np.nan_to_num(self.last_ns).astype(np.int64)
-        latest = np.where(found >= 0, (self.hour + offset)[np.maximum(found, 0)], earlier)
-        horizon = np.minimum(self.hour + _HOUR, newest)
-        tail = np.where(latest != _NEVER, (horizon - latest) / 1e9, np.nan)
-        return np.fmax(self.gap_ns / 1e9, tail)
-
-    def points(self, silent: BoolArray) -> Points:
-        """The ``device_health`` points (contract §4)."""
-        return Points(
-            "device_health",
-            self.device,
-            self.hour,
-            {
-                "uplinks": self.uplinks,
-                "missed": self.missed,
-                "rssi_mean": self.rssi,
-                "battery_v": self.battery_v,
-                "silent": silent,
-                "qc_suspect": self.qc_suspect,
-                "qc_fail": self.qc_fail,
-            },
-        )
 
 
 def _episodes(
@@ -466,15 +263,10 @@ def _episodes(
     return state, state & ~earlier
 
 
-def _alerts(kind: str, grid: _Hours, rows: BoolArray, value: Float64Array, text: str) -> Points:
+def _alerts(kind: str, grid: HourGrid, rows: BoolArray, value: Float64Array, text: str) -> Points:
     return alert_points(
         kind, grid.device[rows], grid.hour[rows], value[rows], [text.format(v) for v in value[rows]]
     )
-
-
-def _block_ends(device: Int32Array) -> BoolArray:
-    """The last row of each block (``device`` sorted)."""
-    return np.r_[device[1:] != device[:-1], True] if device.size else np.zeros(0, np.bool_)
 
 
 def _select(batch: Batch, rows: BoolArray) -> Batch:

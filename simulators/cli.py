@@ -19,11 +19,11 @@ from typing import IO
 from ingest.decoders.config import load_config
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Device, Kind, Network, Outcome
-from simulators.faults import SensorFault, parse_fault_spec
 from simulators.fleet import load_or_create_fleet
 from simulators.manifest import manifest_line
 from simulators.networks import KPN_TOPIC
 from simulators.publisher import BrokerOptions, Publisher, PublishReport, publish_all
+from simulators.sensor_faults import SensorFault, parse_fault_spec
 from simulators.stream import (
     DEFAULT_INTERVALS_S,
     MIXED,

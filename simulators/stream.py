@@ -2,9 +2,10 @@
 
 Devices report at their kind's interval (with jitter) in simulated time; each report consumes
 an fCnt. Some reports are lost on air (an fCnt gap, nothing published), some devices rejoin
-(fCnt back to 0, a new session); sensor faults (``simulators.faults.SensorFaults``) change a
-report's values, or drop it during a dropout. Each published message is, by one random draw, a
-duplicate of a recent uplink, a malformed message or a normal uplink (possibly with a fault).
+(fCnt back to 0, a new session); sensor faults (``simulators.sensor_faults.SensorFaults``)
+change a report's values, or drop it during a dropout. Each published message is, by one random
+draw, a duplicate of a recent uplink, a malformed message or a normal uplink (possibly with a
+fault).
 The same scenario, devices and decoder layouts give byte-identical messages and manifest.
 """
 
@@ -28,8 +29,6 @@ from simulators.faults import (
     Duplicate,
     Expectation,
     Malformation,
-    SensorFault,
-    SensorFaults,
     applicable,
     break_body,
     break_frame,
@@ -41,6 +40,7 @@ from simulators.manifest import ManifestEntry
 from simulators.networks import KPN_TOPIC, Renderer, network_time, via_second_path
 from simulators.payloads import encode_payload
 from simulators.radio import Link, plan_link, receive
+from simulators.sensor_faults import SensorFault, SensorFaults
 from simulators.sensors import SensorModel, build_model
 
 __all__ = ["DEFAULT_INTERVALS_S", "MIXED", "Publication", "Scenario", "default_start", "generate"]

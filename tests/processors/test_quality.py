@@ -16,18 +16,18 @@ from hypothesis import strategies as st
 from ingest.errors import ConfigError
 from ingest.model import Kind
 from processors.base import ABSENT_INT, FAIL, MISSING
-from processors.quality import (
+from processors.qctests import (
     NOT_EVALUATED,
     PASS,
     SUSPECT,
     CrossQc,
     FieldQc,
-    QualityChecker,
     QualityConfig,
     SpikeMethod,
     combine,
     count_flags,
 )
+from processors.quality import QualityChecker
 
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z
 MIN = 60 * 10**9

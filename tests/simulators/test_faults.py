@@ -15,8 +15,9 @@ import pytest
 from ingest.decoders.config import CAYENNE_LPP
 from ingest.model import Device, Network, Outcome, Reason
 from ingest.schema import fields_of
-from simulators.faults import Malformation, SensorFault, parse_fault_spec
+from simulators.faults import Malformation
 from simulators.manifest import ManifestEntry, manifest_line
+from simulators.sensor_faults import SensorFault, parse_fault_spec
 from simulators.stream import Publication
 from tests.simulators.helpers import Build
 
