@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import end_to_end, influx_clients, mqtt_clients, processors
+from benchmarks import end_to_end, influx_clients, latency, mqtt_clients, processors, state
 
 BENCHES = {
     "mqtt_clients": mqtt_clients.run,
     "influx_clients": influx_clients.run,
     "end_to_end": end_to_end.run,
+    "latency": latency.run,
+    "state": state.run,
     "processors": processors.run,
 }
 
