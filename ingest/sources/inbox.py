@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Callable
 from enum import Enum
+from types import TracebackType
 
 from ingest.model import Message
 
@@ -20,7 +22,7 @@ class SourceState(Enum):
     CLOSED = "closed"
 
 
-class Inbox:
+class Inbox(abc.ABC):
     """Messages received but not yet handed out, and those handed out but not acknowledged.
 
     A source calls ``_deliver`` for each message it receives and lowers ``_held`` as it
@@ -41,6 +43,25 @@ class Inbox:
         self.subscribed_ns = 0
         self.last_error = ""
         self.session_present = False
+        self._tasks: list[asyncio.Task[None]] = []  # the connection's tasks, started on entry
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop: cancel the connection's tasks, say goodbye to the broker, wake any reader."""
+        self.state = SourceState.CLOSED
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._disconnect()
+        self._data.set()
+
+    @abc.abstractmethod
+    async def _disconnect(self) -> None:
+        """Send DISCONNECT and close the socket; the broker keeps the session."""
 
     async def wait_connected(self, timeout: float) -> None:
         """Wait until subscribed; ``TimeoutError`` if the broker cannot be reached in time."""

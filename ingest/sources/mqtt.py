@@ -18,7 +18,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
@@ -60,7 +59,6 @@ class MqttSource(Inbox):
         self._lost = asyncio.Event()
         self._client = self._make_client()
         self._sock: paho.SocketLike | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -72,21 +70,11 @@ class MqttSource(Inbox):
         ]
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.state = SourceState.CLOSED
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def _disconnect(self) -> None:
         if self._sock is not None:
             self._client.disconnect()
             self._client.loop_write()
             self._drop_socket()
-        self._data.set()
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Acknowledge messages whose outcome is durable (PUBACK on the current connection)."""

@@ -22,7 +22,6 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Self
 
 from ingest.errors import MqttProtocolError
@@ -135,23 +134,13 @@ class NativeMqttSource(Inbox):
         self._generation = 0
         self._lost = asyncio.Event()
         self._link: _Link | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._tasks = [asyncio.create_task(self._connection_loop(), name="mqtt-connect")]
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.state = SourceState.CLOSED
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def _disconnect(self) -> None:
         link, self._link = self._link, None
         if link is not None and link.keepalive is not None:
             link.keepalive.cancel()
@@ -162,7 +151,6 @@ class NativeMqttSource(Inbox):
                 await asyncio.wait_for(asyncio.shield(link.closed), _CLOSE_TIMEOUT)
             except TimeoutError:
                 link.transport.abort()
-        self._data.set()
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Acknowledge messages whose outcome is durable (PUBACK on the current connection)."""
