@@ -64,12 +64,14 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message as a source received it. ``token`` is the source's acknowledgement handle."""
+    """One message as a source received it. ``token`` is the source's acknowledgement handle;
+    ``partition`` the source's partition it came from (0 for unpartitioned transports)."""
 
     topic: str
     payload: bytes
     received_ns: int
     token: int = 0
+    partition: int = 0
 
 
 @dataclass(frozen=True, slots=True)

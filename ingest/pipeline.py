@@ -1,9 +1,9 @@
 """Wiring: builds every stage from the settings and runs source → transform → sinks.
 
-Sinks start first and the MQTT source last; on stop the source stops reading first, then the
-batches already taken are finished, written and acknowledged, then the sinks close. Two tasks
-joined by a bounded queue overlap decoding of one batch with the write of the previous one;
-acknowledgements follow the order of batches.
+Sinks start first and the sources last; on stop the sources stop reading first, then the
+batches already taken are finished, written and acknowledged, then the sinks close. One read
+task per source and one writer, joined by a bounded queue, overlap decoding of one batch with the
+write of the previous one; each source's acknowledgements follow the order of its batches.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
 from ingest.sinks.influx import InfluxSink
 from ingest.sinks.spool import Spool
 from ingest.sinks.storage import Storage
+from ingest.sources.base import Source
 from ingest.sources.inbox import SourceState
 from ingest.sources.mqtt import MqttSource
 from ingest.sources.native import NativeMqttSource
@@ -96,11 +97,8 @@ class Pipeline:
             now=now,
         )
         self._now = now
-        in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
-        source = NativeMqttSource if s.mqtt.client is MqttClient.NATIVE else MqttSource
-        self.source: MqttSource | NativeMqttSource = source(
-            s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now
-        )
+        self.source = _transport(s, now)
+        self.sources: list[Source] = [self.source]
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
@@ -186,15 +184,19 @@ class Pipeline:
             await stack.enter_async_context(self.sink)
             await stack.enter_async_context(self.storage)
             await stack.enter_async_context(self.http)
-            await stack.enter_async_context(self.source)
-            queue: asyncio.Queue[Prepared | None] = asyncio.Queue(_QUEUE_DEPTH)
+            for source in self.sources:
+                await stack.enter_async_context(source)
+            queue: asyncio.Queue[_Taken | None] = asyncio.Queue(_QUEUE_DEPTH)
             writer = asyncio.create_task(self._write_loop(queue), name="writer")
             watchdog = asyncio.create_task(self._watch_stall(), name="stall-watchdog")
             try:
-                await self._read_loop(queue, stop, writer)
+                await asyncio.gather(
+                    *(self._read_loop(source, queue, stop, writer) for source in self.sources)
+                )
             finally:
                 watchdog.cancel()
-                self.source.pause()
+                for source in self.sources:
+                    source.pause()
                 await self._drain(queue, writer)
                 self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
@@ -215,9 +217,12 @@ class Pipeline:
                 log.info("messages arrive again")
             was_stalled = self.stalled
 
-    async def _drain(
-        self, queue: asyncio.Queue[Prepared | None], writer: asyncio.Task[None]
-    ) -> None:
+    @property
+    def in_flight(self) -> int:
+        """Messages taken from every source and not yet acknowledged."""
+        return sum(source.in_flight for source in self.sources)
+
+    async def _drain(self, queue: asyncio.Queue[_Taken | None], writer: asyncio.Task[None]) -> None:
         """Finish the batches already taken, within ``influxdb.drain_timeout``."""
         timeout = self.plan.settings.influxdb.drain_timeout
         try:
@@ -230,17 +235,21 @@ class Pipeline:
                 "stop: pending writes did not finish within %.1f s; %d messages stay "
                 "unacknowledged and the broker will redeliver them",
                 timeout,
-                self.source.in_flight,
+                self.in_flight,
             )
 
     async def _read_loop(
-        self, queue: asyncio.Queue[Prepared | None], stop: asyncio.Event, writer: asyncio.Task[None]
+        self,
+        source: Source,
+        queue: asyncio.Queue[_Taken | None],
+        stop: asyncio.Event,
+        writer: asyncio.Task[None],
     ) -> None:
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set() and not writer.done():
                 batch = asyncio.create_task(
-                    self.source.next_batch(
+                    source.next_batch(
                         self._batch_messages, self.plan.settings.influxdb.flush_interval
                     )
                 )
@@ -250,16 +259,16 @@ class Pipeline:
                     break
                 messages = batch.result()
                 self.metrics.batch_size.observe(len(messages))
-                await queue.put(self.transformer.transform(messages))
-                self.metrics.in_flight.set(self.source.in_flight)
+                await queue.put(_Taken(source, self.transformer.transform(messages)))
+                self.metrics.in_flight.set(self.in_flight)
         finally:
             stopping.cancel()
 
-    async def _write_loop(self, queue: asyncio.Queue[Prepared | None]) -> None:
-        while (prepared := await queue.get()) is not None:
-            await self._finish(prepared)
+    async def _write_loop(self, queue: asyncio.Queue[_Taken | None]) -> None:
+        while (taken := await queue.get()) is not None:
+            await self._finish(taken.source, taken.prepared)
 
-    async def _finish(self, prepared: Prepared) -> None:
+    async def _finish(self, source: Source, prepared: Prepared) -> None:
         started = time.perf_counter()
         result = await self.storage.store(prepared.lines)
         self.metrics.write_seconds.observe(time.perf_counter() - started)
@@ -272,8 +281,8 @@ class Pipeline:
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
         self._dedup.journal(prepared.keys)  # durable now: a later copy is a duplicate
-        self.source.ack(prepared.messages)
-        self.metrics.in_flight.set(self.source.in_flight)
+        source.ack(prepared.messages)
+        self.metrics.in_flight.set(self.in_flight)
         self.status.observe_links(prepared.links)
         self.status.observe_readings(prepared.readings)
         self.status.observe_dead_letters(list(dead.values()))
@@ -320,6 +329,21 @@ class Pipeline:
         self.metrics.dead_letters_dropped.inc(
             await asyncio.to_thread(self.dead_letters.append, letters)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A transformed batch and the source that must acknowledge it once it is durable."""
+
+    source: Source
+    prepared: Prepared
+
+
+def _transport(s: Settings, now: Callable[[], int]) -> MqttSource | NativeMqttSource:
+    """The MQTT source the settings choose, with room for the batches in flight."""
+    in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
+    source = NativeMqttSource if s.mqtt.client is MqttClient.NATIVE else MqttSource
+    return source(s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now)
 
 
 def _rejected(message: Message, why: str) -> DeadLetter:
