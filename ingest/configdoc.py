@@ -209,7 +209,8 @@ def _render_section(section: Section) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")  # a literal | would end the Markdown table cell
+    # one line per row (docstrings may wrap), and a literal | would end the Markdown table cell
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from ingest import qcreport
 from ingest.decoders.config import load_config
 from ingest.metrics import Accounting
 from ingest.model import Outcome
 from ingest.pipeline import Pipeline, plan
-from ingest.settings import load_settings
+from ingest.settings import InfluxSettings, load_settings
+from ingest.sinks.retention import influxql_source
 from simulators import cli as simulate_cli
 from simulators.fleet import load_or_create_fleet
 from simulators.servers import InfluxV1, Mosquitto, request
@@ -147,7 +149,8 @@ async def _demo(
     load_or_create_fleet(
         registry, args.devices, args.seed, load_config(CONFIG_DIR / "decoders.toml")
     )
-    pipeline = Pipeline(plan(load_settings(config)))
+    settings = load_settings(config)
+    pipeline = Pipeline(plan(settings))
     stop = asyncio.Event()
     service = asyncio.create_task(pipeline.run(stop))
     await pipeline.source.wait_connected(timeout=30)
@@ -168,7 +171,12 @@ async def _demo(
     stop.set()
     totals = await service
     _print_report(
-        totals, published, elapsed, endpoints.influx_url, workdir, keep=args.workdir is not None
+        totals,
+        published,
+        elapsed,
+        settings.influxdb,  # its url is the endpoint's (the config was written for it)
+        workdir,
+        keep=args.workdir is not None,
     )
     if args.faults:
         quality = argparse.Namespace(
@@ -181,12 +189,11 @@ async def _demo(
     return 0 if totals.balanced() and totals.received == published else 1
 
 
-def count_points(influx_url: str, measurement: str, database: str = "city") -> int:
+def count_points(influx: InfluxSettings, measurement: str) -> int:
     """Points in one measurement (one row per point with every tag grouped)."""
+    query = f"SELECT * FROM {influxql_source(measurement, influx)} GROUP BY *"  # noqa: S608 - our names
     response = request(
-        "GET",
-        f"{influx_url}/query?db={database}&q="
-        f"SELECT%20*%20FROM%20%22{measurement}%22%20GROUP%20BY%20*",
+        "GET", f"{influx.url}/query?" + urlencode({"db": influx.database, "q": query})
     )
     series = response.json()["results"][0].get("series", [])
     return sum(len(s["values"]) for s in series)
@@ -196,7 +203,7 @@ def _print_report(
     totals: Accounting,
     published: int,
     elapsed: float,
-    influx_url: str,
+    influx: InfluxSettings,
     workdir: Path,
     *,
     keep: bool,
@@ -204,7 +211,7 @@ def _print_report(
     rows = [("published by the simulator", published), ("received", totals.received)]
     rows += [(o.value, totals.outcomes[o]) for o in Outcome]
     rows += [(f"  dead letter: {r.value}", n) for r, n in sorted(totals.reasons.items())]
-    rows += [(f"points in '{m}'", count_points(influx_url, m)) for m in MEASUREMENTS]
+    rows += [(f"points in '{m}'", count_points(influx, m)) for m in MEASUREMENTS]
     width = max(len(label) for label, _ in rows)
     print(f"\n{'what':<{width}}  count")
     print(f"{'-' * width}  -----")
@@ -217,6 +224,6 @@ def _print_report(
         print(f"registry, config and dead letters: {workdir}")
     else:
         print("the demo's temp dir is removed on exit: pass --workdir DIR to keep it")
-    print(f"\nTry these InfluxQL queries (database 'city', {influx_url}):")
+    print(f"\nTry these InfluxQL queries (database 'city', {influx.url}):")
     for title, query in EXAMPLE_QUERIES:
         print(f"  -- {title}\n  {query}")

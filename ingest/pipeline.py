@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, SinkUnavailable
 from ingest.http import HttpServer
 from ingest.metrics import Accounting, Metrics
 from ingest.model import Kind, Message, Network, Outcome, Reason
@@ -182,6 +182,7 @@ class Pipeline:
         self._dedup.open()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
+            await self._prepare_sink()
             await stack.enter_async_context(self.storage)
             await stack.enter_async_context(self.http)
             for source in self.sources:
@@ -201,6 +202,15 @@ class Pipeline:
                 self.aggregator.save()
         log.info("stopped; totals: %s", self.totals.summary())
         return self.totals
+
+    async def _prepare_sink(self) -> None:
+        """Set up retention now if InfluxDB answers (a refusal stops start-up: ``ConfigError``);
+        otherwise the first write does it, and batches spool meanwhile."""
+        try:
+            async with asyncio.timeout(self.plan.settings.influxdb.timeout):
+                await self.sink.prepare()
+        except (SinkUnavailable, TimeoutError) as exc:
+            log.warning("InfluxDB is not reachable at start (%s); writes spool until it is", exc)
 
     async def _watch_stall(self) -> None:
         """Log once per episode when messages stop arriving on a live subscription."""

@@ -37,6 +37,7 @@ from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Kind
 from ingest.pipeline import plan
 from ingest.settings import InfluxSettings, load_settings
+from ingest.sinks.retention import influxql_source
 from simulators.manifest import read_manifest
 from simulators.sensor_faults import SensorFault
 
@@ -171,11 +172,13 @@ def measure(args: argparse.Namespace) -> QcScore:
     span = f"time >= {min(times) - _HOUR_NS} AND time <= {max(times) + _HOUR_NS}"
     # measurement names are the fixed Kind values and the span is two integers: no user text
     statements = {
-        k.value: f'SELECT /_qc$/ FROM "{k.value}" WHERE {span} GROUP BY "device"'  # noqa: S608
+        k.value: f"SELECT /_qc$/ FROM {influxql_source(k.value, influx)} WHERE {span} "  # noqa: S608
+        'GROUP BY "device"'
         for k in Kind
     }
     statements["device_health"] = (
-        f'SELECT "silent" FROM "device_health" WHERE {span} GROUP BY "device"'  # noqa: S608
+        f"SELECT silent FROM {influxql_source('device_health', influx)} WHERE {span} "  # noqa: S608
+        'GROUP BY "device"'
     )
     rows = {name: _query(url, database, q, influx) for name, q in statements.items()}
     return score(manifest, rows, lambda eui: names.get(eui, eui))
@@ -184,13 +187,8 @@ def measure(args: argparse.Namespace) -> QcScore:
 def _query(url: str, database: str, influxql: str, influx: InfluxSettings) -> list[dict[str, Any]]:
     """Rows of one InfluxQL query (v1 ``/query``, also served by InfluxDB 2.x), tags merged in."""
     params = {"db": database, "q": influxql, "epoch": "ns"}
-    headers = {}
-    if influx.token is not None:
-        headers["Authorization"] = f"Token {influx.token.get_secret_value()}"
-    elif influx.username and influx.password is not None:
-        params |= {"u": influx.username, "p": influx.password.get_secret_value()}
     query = f"{url}/query?{urllib.parse.urlencode(params)}"
-    request = urllib.request.Request(query, headers=headers)  # noqa: S310 - http(s) checked by run
+    request = urllib.request.Request(query, headers=influx.auth_headers())  # noqa: S310 - http(s) checked by run
     try:
         with urllib.request.urlopen(request, timeout=influx.timeout) as response:  # noqa: S310 - see above
             body = json.load(response)

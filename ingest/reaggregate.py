@@ -30,6 +30,7 @@ from ingest.progress import Progress
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.influx import InfluxSink
+from ingest.sinks.retention import influxql_source
 from ingest.transform import Links, device_tag_suffixes
 from processors import Batch, Points
 from processors.qctests import count_flags
@@ -101,7 +102,8 @@ async def _read(
     with Progress(f"read {measurement}", -(-(end_ns - start_ns) // _CHUNK_NS)) as progress:
         for chunk in range(start_ns, end_ns, _CHUNK_NS):
             until = min(chunk + _CHUNK_NS, end_ns)
-            query = f'SELECT * FROM "{measurement}" WHERE time >= {chunk} AND time < {until}'  # noqa: S608 - names of our own measurements and integers
+            source = influxql_source(measurement, influx)
+            query = f"SELECT * FROM {source} WHERE time >= {chunk} AND time < {until}"  # noqa: S608 - names of our own measurements and settings, and integers
             rows += await query_rows(session, influx, query + ' GROUP BY "device"')
             progress.advance()
     return rows
@@ -112,14 +114,9 @@ async def query_rows(
 ) -> list[dict[str, Any]]:
     """InfluxQL over the v1 ``/query`` endpoint (InfluxDB 2 serves it with a DBRP mapping)."""
     params = {"q": query, "db": influx.database, "epoch": "ns"}
-    headers, auth = {}, None
-    if influx.token is not None:
-        headers["Authorization"] = f"Token {influx.token.get_secret_value()}"
-    elif influx.username is not None and influx.password is not None:
-        auth = aiohttp.BasicAuth(influx.username, influx.password.get_secret_value())
     try:
         async with session.get(
-            f"{influx.url}/query", params=params, headers=headers, auth=auth
+            f"{influx.url}/query", params=params, headers=influx.auth_headers()
         ) as response:
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:

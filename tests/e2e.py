@@ -10,7 +10,9 @@ from typing import Any
 from ingest.decoders import decoder_kinds, load_config
 from ingest.privacy import Pseudonymizer
 from ingest.registry import load_registry
+from ingest.settings import InfluxSettings
 from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
+from ingest.sinks.retention import influxql_source
 from simulators import cli as simulate_cli
 from simulators.fleet import load_or_create_fleet
 from simulators.manifest import read_manifest
@@ -83,13 +85,18 @@ def public_names(workdir: Path) -> dict[str, str]:
     return {d.dev_eui: pseudonyms.name(d) for d in registry}
 
 
+def source(measurement: str) -> str:
+    """The InfluxQL ``FROM`` of a measurement under the default retention settings."""
+    return influxql_source(measurement, InfluxSettings())
+
+
 def reconcile_run(
     workdir: Path, influx: InfluxV1, manifest: list[dict[str, Any]], *, redelivery: bool = False
 ) -> Reconciliation:
     names = public_names(workdir)
 
     def rows_of(measurement: str) -> list[dict[str, Any]]:
-        return influx.query(f'SELECT * FROM "{measurement}" GROUP BY *')
+        return influx.query(f"SELECT * FROM {source(measurement)} GROUP BY *")
 
     letters = read_dead_letters(workdir / "dead-letter" / FILE_NAME)
     return reconcile(

@@ -15,6 +15,7 @@ bodies and server faults are what this stub adds, answering as InfluxDB 2.7 does
                                           parse (the whole request is refused)
         204                               lines recorded in `writes` / `lines`
                                           (`Content-Encoding: gzip` bodies are inflated)
+    /api/v2/orgs, /api/v2/buckets, /api/v2/dbrps   see tests/influx_v2_buckets.py
 
 `set_failure()` switches write requests to a fault: 500, 503 with `Retry-After`, or HANG
 (held until the failure is cleared or the stub stops, then answered normally: a slow
@@ -36,6 +37,8 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+from tests.influx_v2_buckets import Buckets
 
 __all__ = ["FailureMode", "InfluxV2Stub", "StubWrite", "line_error"]
 
@@ -127,6 +130,7 @@ class InfluxV2Stub:
         self.host = "127.0.0.1"
         self.port = 0
         self.write_attempts = 0
+        self.buckets = Buckets(org, {bucket: 0})
         self._writes: list[StubWrite] = []
         self._failure = FailureMode.NONE
         self._failures_left: int | None = None
@@ -232,7 +236,7 @@ class InfluxV2Stub:
             return _Reply(401, {"code": "unauthorized", "message": "unauthorized access"})
         if org != self.org:
             return _not_found(f'organization name "{org}" not found')
-        if bucket != self.bucket:
+        if bucket not in self.buckets:
             return _not_found(f'bucket "{bucket}" not found')
         if precision not in PRECISIONS:
             return _invalid(f"invalid precision {precision!r}; use one of {PRECISIONS}")
@@ -255,7 +259,7 @@ def _parse_lines(body: bytes, *, gzipped: bool) -> list[str] | _Reply:
 @dataclass(frozen=True)
 class _Reply:
     status: int
-    body: dict[str, str] | None = None
+    body: dict[str, Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -301,18 +305,32 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/health":
             self._send(_Reply(200, {"name": "influxdb", "status": "pass", "version": VERSION}))
         else:
-            self._send(_not_found("path not found"))
+            self._manage()
 
     do_HEAD = do_GET
 
     def do_POST(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if url.path != "/api/v2/write":
-            self._send(_not_found("path not found"))
+            self._manage()
             return
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         query = dict(urllib.parse.parse_qsl(url.query))
         self._send(self.server.stub._reply_to_write(query, self.headers, body))
+
+    do_PATCH = do_POST
+
+    def _manage(self) -> None:
+        """Bucket, organisation and DBRP calls (tests/influx_v2_buckets.py)."""
+        url = urllib.parse.urlsplit(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        stub = self.server.stub
+        if self.headers.get("Authorization") != f"Token {stub.token}":
+            self._send(_Reply(401, {"code": "unauthorized", "message": "unauthorized access"}))
+            return
+        query = dict(urllib.parse.parse_qsl(url.query))
+        answer = stub.buckets.handle(self.command, url.path, query, json.loads(raw or b"{}"))
+        self._send(_not_found("path not found") if answer is None else _Reply(*answer))
 
     def _send(self, reply: _Reply) -> None:
         payload = json.dumps(reply.body).encode() if reply.body is not None else b""

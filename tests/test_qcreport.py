@@ -150,6 +150,7 @@ def test_report_reads_the_flags_from_influxdb(
 ) -> None:
     _config(tmp_path, "http://127.0.0.1:9")  # the option below overrides the config's URL
     influxdb.create_database("qc")
+    influxdb.create_retention_policy("qc", "aggregates", "INF")  # device_health's (none here)
     the_plan = plan(load_settings(tmp_path / "city-ingest.toml"))
     lines = []
     for device in the_plan.registry:  # any *_qc field counts; the tag is the public name

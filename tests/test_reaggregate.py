@@ -13,7 +13,7 @@ import pytest
 
 from simulators.servers import InfluxV1, Mosquitto
 from simulators.servers.service import CityIngest
-from tests.e2e import make_registry, public_names, simulate, wait_for_accounting
+from tests.e2e import make_registry, public_names, simulate, source, wait_for_accounting
 from tests.processors import reference
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ AGGREGATES = ("air_1h", "noise_1h", "noise_1d", "waste_state", "alert", "device_
 def aggregates(influx: InfluxV1) -> dict[tuple[str, str, int, str], dict[str, Any]]:
     out = {}
     for measurement in AGGREGATES:
-        for row in influx.query(f'SELECT * FROM "{measurement}" GROUP BY *'):
+        for row in influx.query(f"SELECT * FROM {source(measurement)} GROUP BY *"):
             out[(measurement, row["device"], int(row["time"]), row.get("type", ""))] = row
     return out
 
@@ -158,7 +158,7 @@ def test_streamed_air_aggregates_equal_the_reference_from_the_manifest(
         if e["expect"] == "written" and e["kind"] == "air"
     ]
     expected = reference.air(readings)
-    rows = influxdb.query('SELECT * FROM "air_1h" GROUP BY *')
+    rows = influxdb.query(f"SELECT * FROM {source('air_1h')} GROUP BY *")
     assert len(rows) >= 20
     for row in rows:
         want = expected["air_1h", codes[row["device"]], int(row["time"]), ""]

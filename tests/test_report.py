@@ -204,8 +204,8 @@ def test_report_from_a_simulated_day(
             by_section.setdefault(row[0], []).append(row[1:])
 
     loud = influxdb.query(
-        f"SELECT lden, lnight FROM noise_1d WHERE time = {START} AND (lden > 53 OR lnight > 45) "
-        "GROUP BY device"
+        f"SELECT lden, lnight FROM aggregates.noise_1d WHERE time = {START} "
+        "AND (lden > 53 OR lnight > 45) GROUP BY device"
     )
     assert loud
     assert len(by_section["noise_over_guideline"]) == len(loud)
@@ -220,11 +220,12 @@ def test_report_from_a_simulated_day(
     alerted = {
         r["device"]
         for r in influxdb.query(
-            f"SELECT value FROM alert WHERE type = 'bin_full' AND {within} GROUP BY device"
+            f"SELECT value FROM aggregates.alert WHERE type = 'bin_full' AND {within} "
+            "GROUP BY device"
         )
     }
     last_states = influxdb.query(
-        f"SELECT fill_pct, hours_to_full FROM waste_state WHERE {within} "
+        f"SELECT fill_pct, hours_to_full FROM aggregates.waste_state WHERE {within} "
         "GROUP BY device ORDER BY time DESC LIMIT 1"
     )
     full = {
@@ -235,7 +236,7 @@ def test_report_from_a_simulated_day(
     bins = {r[0] for r in by_section["bins_to_collect"]}
     assert bins
     assert full <= bins <= full | alerted
-    air = influxdb.query(f"SELECT eaqi FROM air_1h WHERE {within} GROUP BY district")
+    air = influxdb.query(f"SELECT eaqi FROM aggregates.air_1h WHERE {within} GROUP BY district")
     assert {r[0] for r in by_section["poor_air_hours"]} == {r["district"] for r in air}
     for name in ("noise_lden.png", "bin_fill.png", "pm25_daily.png"):
         png = (plots / name).read_bytes()

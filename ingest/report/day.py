@@ -15,6 +15,7 @@ from ingest.pipeline import Plan
 from ingest.reaggregate import query_rows
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings
+from ingest.sinks.retention import influxql_source
 
 __all__ = ["FAIL", "Day", "Listed", "day_bounds", "listed_devices", "read_day"]
 
@@ -79,21 +80,22 @@ async def read_day(the_plan: Plan, day: date) -> Day:
     influx = the_plan.settings.influxdb
     async with aiohttp.ClientSession() as session:
 
-        async def rows(select: str, where: str = "", group: str = "") -> list[dict[str, Any]]:
-            query = f"{select} WHERE {where}{within} GROUP BY device, district{group}"
+        async def rows(select: str, measurement: str, group: str = "") -> list[dict[str, Any]]:
+            source = influxql_source(measurement, influx)
+            query = f"{select} FROM {source} WHERE {within} GROUP BY device, district{group}"
             return await query_rows(session, influx, query)
 
-        linked = await rows("SELECT count(*) FROM link")
+        linked = await rows("SELECT count(*)", "link")
         return Day(
             date=day,
             zone=zone,
             start_ns=start,
             end_ns=end,
             devices=listed_devices(the_plan),
-            waste_state=await rows("SELECT fill_pct, hours_to_full, emptied FROM waste_state"),
-            alerts=await rows("SELECT value, message FROM alert", group=", type"),
-            noise_1d=await rows("SELECT lden, lnight, coverage FROM noise_1d"),
-            air_1h=await rows("SELECT eaqi, eaqi_pollutant, pm25_mean FROM air_1h"),
+            waste_state=await rows("SELECT fill_pct, hours_to_full, emptied", "waste_state"),
+            alerts=await rows("SELECT value, message", "alert", group=", type"),
+            noise_1d=await rows("SELECT lden, lnight, coverage", "noise_1d"),
+            air_1h=await rows("SELECT eaqi, eaqi_pollutant, pm25_mean", "air_1h"),
             linked=frozenset(r["device"] for r in linked),
             failed=await _failed(session, influx, within),
         )
@@ -108,7 +110,7 @@ async def _failed(
         flags = [f'"{f.name}_qc"' for f in FIELDS[kind]]
         any_failed = " OR ".join(f"{flag} = {FAIL}" for flag in flags)
         query = (
-            f"SELECT {', '.join(flags)} FROM {kind.value} "  # noqa: S608 - schema names and integers
+            f"SELECT {', '.join(flags)} FROM {influxql_source(kind.value, influx)} "  # noqa: S608 - schema and settings names, integers
             f"WHERE ({any_failed}) AND {within} GROUP BY device, district"
         )
         failed += [{**r, "kind": kind.value} for r in await query_rows(session, influx, query)]

@@ -6,7 +6,9 @@ or answers 5xx/429 (``SinkUnavailable``). A 400/422 means the database refused p
 is split in halves until the refused lines are isolated; they are returned as rejected (to be
 dead-lettered as ``rejected_by_db``) and every other line is written. 401/403/404 are
 configuration problems (credentials, database or bucket): retried with a loud log, never
-dead-lettered, since no point is at fault.
+dead-lettered, since no point is at fault. Raw points and aggregates go to their own retention
+policy or bucket (``ingest.sinks.retention``), set up on first contact when the service manages
+retention.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Self
 
 import aiohttp
 
-from ingest.errors import SinkRejected, SinkUnavailable
-from ingest.settings import InfluxApi, InfluxSettings
+from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.settings import InfluxApi, InfluxSettings, RetentionManagement
+from ingest.sinks.retention import Target, apply_retention, target_of
 
 __all__ = ["InfluxSink", "SinkState", "WriteResult", "detect_api"]
 
@@ -56,6 +59,7 @@ class InfluxSink:
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
         self._api: InfluxApi | None = None if settings.api is InfluxApi.AUTO else settings.api
+        self._prepared = settings.retention.manage is RetentionManagement.OFF
         self.state = SinkState.CLOSED
         self.last_error = ""
 
@@ -79,6 +83,15 @@ class InfluxSink:
     def api(self) -> InfluxApi | None:
         return self._api
 
+    async def prepare(self) -> None:
+        """Learn the API version and set up retention (once); ``ConfigError`` if refused,
+        ``SinkUnavailable`` while InfluxDB cannot be reached (then the first write does it)."""
+        if self._api is None:
+            self._api = await detect_api(self._http(), self._settings.url)
+        if not self._prepared:
+            await apply_retention(self._http(), self._settings, v2=self._api is InfluxApi.V2)
+            self._prepared = True
+
     async def write(self, lines: Sequence[str], give_up_after: float | None = None) -> WriteResult:
         """Write every line, retrying while the database is unavailable; see the module doc.
 
@@ -89,36 +102,38 @@ class InfluxSink:
         deadline = (
             None if give_up_after is None else asyncio.get_running_loop().time() + give_up_after
         )
-        size = self._settings.batch_size
-        for start in range(0, len(lines), size):
-            await self._write_chunk(lines, start, min(start + size, len(lines)), result, deadline)
+        for target, indices in _by_target(lines).items():
+            size = self._settings.batch_size
+            for start in range(0, len(indices), size):
+                chunk = indices[start : start + size]
+                await self._write_chunk(lines, chunk, target, result, deadline)
         return result
 
     async def _write_chunk(
         self,
         lines: Sequence[str],
-        start: int,
-        end: int,
+        indices: Sequence[int],
+        target: Target,
         result: WriteResult,
         deadline: float | None,
     ) -> None:
         try:
-            await self._post_with_retry(lines[start:end], result, deadline)
+            await self._post_with_retry([lines[i] for i in indices], target, result, deadline)
         except SinkRejected as exc:
-            if end - start == 1:
-                result.rejected.append((start, exc.body))
+            if len(indices) == 1:
+                result.rejected.append((indices[0], exc.body))
                 return
-            middle = (start + end) // 2
-            await self._write_chunk(lines, start, middle, result, deadline)
-            await self._write_chunk(lines, middle, end, result, deadline)
+            middle = len(indices) // 2
+            await self._write_chunk(lines, indices[:middle], target, result, deadline)
+            await self._write_chunk(lines, indices[middle:], target, result, deadline)
 
     async def _post_with_retry(
-        self, lines: Sequence[str], result: WriteResult, deadline: float | None
+        self, lines: Sequence[str], target: Target, result: WriteResult, deadline: float | None
     ) -> None:
         delay = self._settings.retry_min_delay
         while True:
             try:
-                await self._post(lines)
+                await self._post(lines, target)
             except SinkUnavailable as exc:
                 self.state = SinkState.FAILING
                 if str(exc) != self.last_error:
@@ -136,18 +151,21 @@ class InfluxSink:
                 self.last_error = ""
                 return
 
-    async def _post(self, lines: Sequence[str]) -> None:
-        if self._api is None:
-            self._api = await detect_api(self._http(), self._settings.url)
+    async def _post(self, lines: Sequence[str], target: Target) -> None:
+        try:
+            await self.prepare()
+        except ConfigError as exc:  # refused while running: loud, retried like bad credentials
+            raise SinkUnavailable(str(exc)) from exc
         body = "\n".join(lines).encode("utf-8")
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._settings.gzip:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        url, params, auth = self._endpoint(headers)
+        url, params = self._endpoint(target)
+        headers |= self._settings.auth_headers()
         try:
             async with self._http().post(
-                url, params=params, data=body, headers=headers, auth=auth
+                url, params=params, data=body, headers=headers
             ) as response:
                 status = response.status
                 text = "" if status < 300 else (await response.text())[:500]
@@ -155,24 +173,16 @@ class InfluxSink:
             raise SinkUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
         _raise_for_status(status, text, url)
 
-    def _endpoint(
-        self, headers: dict[str, str]
-    ) -> tuple[str, dict[str, str], aiohttp.BasicAuth | None]:
-        s = self._settings
+    def _endpoint(self, target: Target) -> tuple[str, dict[str, str]]:
+        s, aggregates = self._settings, target is Target.AGGREGATES
         if self._api is InfluxApi.V2:
-            if s.token is not None:
-                headers["Authorization"] = f"Token {s.token.get_secret_value()}"
-            params = {"bucket": s.bucket, "precision": "ns"}
+            bucket = s.retention.aggregate_bucket if aggregates else s.bucket
+            params = {"bucket": bucket, "precision": "ns"}
             if s.org:
                 params["org"] = s.org
-            return f"{s.url}/api/v2/write", params, None
-        params = {"db": s.database}  # v1 timestamps default to nanoseconds
-        if s.retention_policy:
-            params["rp"] = s.retention_policy
-        auth = None
-        if s.username is not None and s.password is not None:
-            auth = aiohttp.BasicAuth(s.username, s.password.get_secret_value())
-        return f"{s.url}/write", params, auth
+            return f"{s.url}/api/v2/write", params
+        policy = s.retention.aggregate_policy if aggregates else s.retention.raw_policy
+        return f"{s.url}/write", {"db": s.database, "rp": policy}  # v1 defaults to ns
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -199,6 +209,14 @@ async def detect_api(session: aiohttp.ClientSession, url: str) -> InfluxApi:
         api.value,
     )
     return api
+
+
+def _by_target(lines: Sequence[str]) -> dict[Target, list[int]]:
+    """Line indices per destination, in order."""
+    groups: dict[Target, list[int]] = {}
+    for index, line in enumerate(lines):
+        groups.setdefault(target_of(line), []).append(index)
+    return groups
 
 
 def _raise_for_status(status: int, text: str, url: str) -> None:

@@ -80,6 +80,13 @@ class InfluxV1(ServerProcess):
         """`CREATE DATABASE "<name>"` (a no-op if it exists)."""
         self._query(f'CREATE DATABASE "{name}"', method="POST")
 
+    def create_retention_policy(self, database: str, name: str, duration: str) -> None:
+        """`CREATE RETENTION POLICY` (not the default one), as an admin does once."""
+        self._query(
+            f'CREATE RETENTION POLICY "{name}" ON "{database}" DURATION {duration} REPLICATION 1',
+            method="POST",
+        )
+
     def write(self, lines: str, database: str = "city") -> None:
         """Write line protocol with nanosecond timestamps; raise ServerError unless 204."""
         query = urllib.parse.urlencode({"db": database})

@@ -58,6 +58,12 @@ topic = "kpn/things/+"
 url = "{influx_url}"
 flush_interval = 0.2
 
+[influxdb.retention]
+## simulations replay fixed dates, some older than the default 90 days that raw points are
+## kept; the service still creates and sets both policies (tests/sinks/test_retention.py)
+raw = "inf"
+aggregates = "inf"
+
 [registry]
 path = "{workdir / "devices.csv"}"
 

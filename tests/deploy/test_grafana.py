@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ingest.sinks.retention import AGGREGATE_MEASUREMENTS
 from simulators.servers import InfluxV1
 from tests.deploy.conftest import REPO
 
@@ -47,11 +48,14 @@ def _targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 
 def _measurement(query: str) -> str:
-    """The measurement of the innermost FROM (subqueries read one measurement)."""
-    names = re.findall(r'FROM "(\w+)"', query)
-    assert names, f"no quoted measurement in {query!r}"
-    assert len(set(names)) == 1, query
-    return str(names[0])
+    """The measurement of the innermost FROM (subqueries read one measurement), whose retention
+    policy is the aggregates' for an aggregate and the database default for raw points."""
+    sources = re.findall(r'FROM (?:"(\w+)"\.)?"(\w+)"', query)
+    assert sources, f"no quoted measurement in {query!r}"
+    assert len(set(sources)) == 1, query
+    policy, name = sources[0]
+    assert policy == ("aggregates" if name in AGGREGATE_MEASUREMENTS else ""), query
+    return str(name)
 
 
 def _expand(query: str) -> str:

@@ -63,6 +63,7 @@ def secure_influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influx
     """influxd with `auth-enabled = true`, database `city`, and a user who may only write it."""
     with InfluxV1(tmp_path_factory.mktemp("security-influxdb"), admin=INFLUX_ADMIN) as server:
         server.create_database("city")
+        server.create_retention_policy("city", "aggregates", "INF")  # what an admin does once
         server.create_writer(*INFLUX_WRITER)
         yield server
 

@@ -4,10 +4,15 @@ password reaches the log, /metrics, /readyz, /api/status, the status page or `ch
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from ingest.errors import ConfigError
+from ingest.settings import InfluxSettings, RetentionManagement, RetentionSettings
+from ingest.sinks.influx import InfluxSink
 from simulators.servers import InfluxV1, Mosquitto, request, wait_until
 from simulators.servers.service import CityIngest
 from tests.e2e import make_registry, outcome_counts, simulate, wait_for_accounting
@@ -27,6 +32,8 @@ def _env(tmp_path: Path, influx_password: str) -> dict[str, str]:
         "CITY_INGEST_MQTT__USERNAME": "city-ingest",
         "CITY_INGEST_MQTT__PASSWORD_FILE": secret_file(tmp_path, "mqtt", MQTT_PASSWORD),
         "CITY_INGEST_LOGGING__LEVEL": "debug",
+        # least privilege: the admin made the retention policies (conftest), the writer only writes
+        "CITY_INGEST_INFLUXDB__RETENTION": '{manage = "off"}',
     }
 
 
@@ -86,3 +93,23 @@ def test_a_wrong_password_is_reported_and_dead_letters_nothing(
     )
     assert wrong not in shown
     assert wrong not in checked.stdout + checked.stderr
+
+
+def test_managing_retention_needs_an_admin_and_says_so(secure_influxdb: InfluxV1) -> None:
+    writer = InfluxSettings(
+        url=secure_influxdb.url,
+        username=INFLUX_WRITER[0],
+        password=SecretStr(INFLUX_WRITER[1]),
+        retention=RetentionSettings(manage=RetentionManagement.APPLY),
+    )
+
+    async def prepare() -> None:
+        async with InfluxSink(writer) as sink:
+            await sink.prepare()
+
+    with pytest.raises(ConfigError) as refused:
+        asyncio.run(prepare())
+    assert refused.value.key == "influxdb.retention.manage"
+    assert "HTTP 403" in str(refused.value)
+    assert 'manage = "off"' in refused.value.fix
+    assert INFLUX_WRITER[1] not in str(refused.value)

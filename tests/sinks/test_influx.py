@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from ingest.settings import InfluxApi, InfluxSettings
+from ingest.settings import InfluxApi, InfluxSettings, RetentionManagement, RetentionSettings
 from ingest.sinks.influx import InfluxSink, SinkState, WriteResult
 from simulators.servers import InfluxV1, VictoriaMetrics, wait_until
 from tests.influx_v2_stub import FailureMode, InfluxV2Stub
@@ -18,6 +18,9 @@ T0 = 1_741_940_100_000_000_000  # 2025-03-14T08:15:00Z
 
 
 def settings(url: str, **overrides: Any) -> InfluxSettings:
+    """Fast retries; retention left alone (tests/sinks/test_retention.py covers it), so the
+    2025 timestamps below stay inside the default, infinite policy."""
+    overrides.setdefault("retention", RetentionSettings(manage=RetentionManagement.OFF))
     return InfluxSettings(
         url=url, retry_min_delay=0.01, retry_max_delay=0.05, timeout=2.0, **overrides
     )
