@@ -10,6 +10,8 @@
     ├── MqttProtocolError      the broker sent bytes that are no valid MQTT packet (native source)
     └── SinkError              a sink could not store something
         ├── SinkUnavailable    retry with back-off (connection refused, timeout, HTTP 5xx/429)
+        │   └── SinkRefused    credentials, database or bucket refused (HTTP 401/403/404):
+        │                      retried too, but only an operator can fix it (not ready)
         └── SinkRejected       the database refused points (HTTP 4xx): dead-letter, never retry
 
 Third-party exceptions are translated once, where they enter, and chained with ``from``.
@@ -29,6 +31,7 @@ __all__ = [
     "OutOfSchema",
     "PayloadError",
     "SinkError",
+    "SinkRefused",
     "SinkRejected",
     "SinkUnavailable",
     "UnknownDevice",
@@ -101,6 +104,11 @@ class SinkError(CityIngestError):
 
 class SinkUnavailable(SinkError):
     """The sink cannot be reached or is overloaded now; the same write may succeed later."""
+
+
+class SinkRefused(SinkUnavailable):
+    """InfluxDB answers but refuses the credentials, database or bucket: a configuration
+    problem; writes are retried (it may be fixed on the database side) and /readyz says 503."""
 
 
 class SinkRejected(SinkError):

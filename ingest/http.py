@@ -84,7 +84,9 @@ class HttpServer:
         return web.json_response(body)
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        """Ready: subscribed, and InfluxDB takes writes or the spool has room for them."""
+        """Ready: subscribed, InfluxDB accepts our credentials, and it takes writes or the spool
+        has room for them. An outage is a note (it heals; batches spool); a refusal (HTTP
+        401/403/404: credentials, database, bucket) is a problem only an operator can fix."""
         problems, notes = [], []
         source = self._pipeline.source
         if source.state is not SourceState.SUBSCRIBED:
@@ -94,11 +96,13 @@ class HttpServer:
         storage = self._pipeline.storage
         spool = storage.spool
         oldest = (self._pipeline.now() - spool.oldest_ns) / 1e9 if spool.oldest_ns else 0.0
+        if storage.sink.state is SinkState.REFUSED:
+            problems.append(f"influxdb: {storage.sink.last_error}")
         if storage.full:
             problems.append(
                 f"spool full ({spool.bytes} bytes, oldest {oldest:.0f} s): not acknowledging"
             )
-        elif storage.sink.state is SinkState.FAILING or not storage.spool.empty:
+        elif storage.sink.state is not SinkState.READY or not storage.spool.empty:
             notes.append(
                 f"influxdb: {storage.sink.last_error or 'catching up'}; "
                 f"spooling ({spool.records} batches, oldest {oldest:.0f} s)"

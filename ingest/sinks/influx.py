@@ -24,7 +24,7 @@ from typing import Self
 
 import aiohttp
 
-from ingest.errors import ConfigError, SinkRejected, SinkUnavailable
+from ingest.errors import ConfigError, SinkRefused, SinkRejected, SinkUnavailable
 from ingest.settings import InfluxApi, InfluxSettings, RetentionManagement
 from ingest.sinks.retention import Target, apply_retention, target_of
 
@@ -38,7 +38,8 @@ _REJECT_STATUSES = {400, 413, 422}  # 413: too large a body; splitting finds wha
 class SinkState(Enum):
     CLOSED = "closed"
     READY = "ready"
-    FAILING = "failing"
+    FAILING = "failing"  # unreachable or 5xx: heals by itself
+    REFUSED = "refused"  # credentials, database or bucket refused: needs an operator
 
 
 @dataclass(slots=True)
@@ -135,7 +136,9 @@ class InfluxSink:
             try:
                 await self._post(lines, target)
             except SinkUnavailable as exc:
-                self.state = SinkState.FAILING
+                self.state = (
+                    SinkState.REFUSED if isinstance(exc, SinkRefused) else SinkState.FAILING
+                )
                 if str(exc) != self.last_error:
                     log.warning("InfluxDB write failed, retrying with back-off: %s", exc)
                 self.last_error = str(exc)
@@ -155,7 +158,7 @@ class InfluxSink:
         try:
             await self.prepare()
         except ConfigError as exc:  # refused while running: loud, retried like bad credentials
-            raise SinkUnavailable(str(exc)) from exc
+            raise SinkRefused(str(exc)) from exc
         body = "\n".join(lines).encode("utf-8")
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._settings.gzip:
@@ -225,7 +228,7 @@ def _raise_for_status(status: int, text: str, url: str) -> None:
     if status in _REJECT_STATUSES:
         raise SinkRejected(status, text)
     if status in _CONFIG_STATUSES:
-        raise SinkUnavailable(
+        raise SinkRefused(
             f"{url} answered HTTP {status} ({text.strip()}): check influxdb.username/password "
             "or token, and that the database/bucket exists"
         )

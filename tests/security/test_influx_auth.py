@@ -78,14 +78,19 @@ def test_a_wrong_password_is_reported_and_dead_letters_nothing(
             *("--messages", "30", "--seed", "94", "--malformed", "0", "--duplicates", "0"),
         )  # fmt: skip
         readyz = wait_until(
-            lambda: "HTTP 401" in str(request("GET", f"{service.url}/readyz").json()),
+            lambda: (
+                (answer := request("GET", f"{service.url}/readyz"))
+                and "HTTP 401" in str(answer.json())
+                and answer
+            ),
             15,
             message="/readyz did not report the 401",
         )
         counts = outcome_counts(service)
         shown = _everything_shown(service)
     checked = check_config(service.config_path, env)
-    assert readyz
+    assert readyz.status == 503  # only an operator can fix credentials: not ready
+    assert "HTTP 401" in readyz.json()["problems"][0]
     assert "influxdb.username/password" in shown  # the log and /readyz name the fix
     assert counts["dead_letter"] == 0
     assert not list((tmp_path / "dead-letter").glob("*")) or all(

@@ -112,7 +112,7 @@ def test_credentials_and_buckets_are_config_problems_not_dead_letters(
 ) -> None:
     config = settings(influx_v2_stub.url, token=SecretStr(token), org="city", bucket=bucket)
     sink = run_until(
-        lambda s: s.state is SinkState.FAILING and influx_v2_stub.write_attempts >= 3,
+        lambda s: s.state is SinkState.REFUSED and influx_v2_stub.write_attempts >= 3,
         config,
         [air(1)],
     )
