@@ -59,7 +59,8 @@ class Plan:
     def reload_registry(self) -> Plan:
         """The plan with the registry read again (stable device codes); ``ConfigError`` if the
         file is now wrong."""
-        fresh = load_registry(self.settings.registry.path, self.decoder_kinds)
+        s = self.settings.registry
+        fresh = load_registry(s.path, self.decoder_kinds, s.max_devices)
         return replace(
             self, registry=self.registry.merged(fresh), pseudonyms=_pseudonyms(self.settings, fresh)
         )
@@ -69,7 +70,7 @@ def plan(settings: Settings) -> Plan:
     """Load decoders, registry and privacy key; ``ConfigError`` on any problem."""
     config = load_config(settings.decoders.path)
     kinds = decoder_kinds(config)
-    registry = load_registry(settings.registry.path, kinds)
+    registry = load_registry(settings.registry.path, kinds, settings.registry.max_devices)
     return Plan(
         settings, registry, dict(build_decoders(config)), kinds, _pseudonyms(settings, registry)
     )

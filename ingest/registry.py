@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -71,17 +72,20 @@ class Registry:
         return _registry(devices, by_eui)
 
 
-def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> Registry:
+def load_registry(
+    path: Path, decoder_kinds: Mapping[str, frozenset[Kind]], max_devices: int = 1_000_000
+) -> Registry:
     """Read and check every row; ``ConfigError`` names the row, the column and the fix.
 
     ``decoder_kinds`` maps each decoder name to the device kinds it can decode
-    (``ingest.decoders.decoder_kinds``).
+    (``ingest.decoders.decoder_kinds``); more than ``max_devices`` rows are refused.
     """
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             _check_header(reader.fieldnames, path.name)
-            devices = [_device(i, row, path.name, decoder_kinds) for i, row in enumerate(reader)]
+            rows = itertools.islice(enumerate(reader), max_devices + 1)
+            devices = [_device(i, row, path.name, decoder_kinds) for i, row in rows]
     except OSError as exc:
         raise ConfigError(
             "registry.path",
@@ -92,6 +96,12 @@ def load_registry(path: Path, decoder_kinds: Mapping[str, frozenset[Kind]]) -> R
         raise ConfigError(
             "registry.path", f"{path} is not a UTF-8 CSV file ({exc})", "save it as UTF-8 CSV"
         ) from exc
+    if len(devices) > max_devices:
+        raise ConfigError(
+            "registry.max_devices",
+            f"{path} has more than {max_devices} devices",
+            "raise registry.max_devices if the fleet really is that large",
+        )
     by_eui = _by_eui(devices, path.name)
     return _registry(devices, by_eui)
 

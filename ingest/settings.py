@@ -269,6 +269,12 @@ class PathSettings(_Section):
     """The file, relative to the config file's folder unless absolute."""
 
 
+class RegistrySettings(PathSettings):
+    max_devices: Annotated[int, Field(ge=1)] = 1_000_000
+    """Rows the registry may hold; a larger file is refused at start (a defence against a
+    runaway or hostile file: each device costs memory in every stage)."""
+
+
 class DedupSettings(_Section):
     window: Annotated[float, Field(gt=0)] = 600.0
     """Seconds an uplink key is remembered (contract §7 default: 10 minutes)."""
@@ -371,7 +377,7 @@ class Settings(_Section):
     """One table per network server integration: its uplink format and topic filter."""
     influxdb: InfluxSettings = InfluxSettings()
     """The InfluxDB (1.x or 2.x) that readings and aggregates are written to."""
-    registry: PathSettings
+    registry: RegistrySettings
     """The device registry: one CSV row per device (contract §3)."""
     decoders: PathSettings
     """The payload decoder layouts (docs/payloads.md)."""

@@ -160,3 +160,12 @@ def test_not_utf8(tmp_path: Path) -> None:
     error = load_error(path)
     assert error.key == "registry.path"
     assert "UTF-8" in str(error)
+
+
+def test_a_registry_larger_than_the_limit_is_refused(tmp_path: Path) -> None:
+    path = write_registry(tmp_path / "devices.csv", [AIR, BIN])
+    assert len(load_registry(path, KINDS, max_devices=2)) == 2
+    with pytest.raises(ConfigError) as refused:
+        load_registry(path, KINDS, max_devices=1)
+    assert refused.value.key == "registry.max_devices"
+    assert "more than 1 devices" in str(refused.value)
