@@ -54,9 +54,13 @@ __all__ = [
     "PathSettings",
     "PrivacySettings",
     "ProcessorSettings",
+    "RegistrySettings",
+    "RetentionManagement",
+    "RetentionSettings",
     "Settings",
     "SourceSettings",
     "SpoolSettings",
+    "duration_seconds",
     "load_settings",
 ]
 

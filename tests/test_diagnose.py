@@ -14,6 +14,7 @@ from ingest.settings import (
     InfluxSettings,
     MqttSettings,
     PathSettings,
+    RegistrySettings,
     Settings,
     SourceSettings,
 )
@@ -31,7 +32,7 @@ def settings(
         mqtt=MqttSettings(host="127.0.0.1", port=mqtt_port),
         sources=sources or [SourceSettings(network=Network.TTS, topic="v3/+/devices/+/up")],
         influxdb=influx or InfluxSettings(),
-        registry=PathSettings(path=tmp_path / "devices.csv"),
+        registry=RegistrySettings(path=tmp_path / "devices.csv"),
         decoders=PathSettings(path=tmp_path / "decoders.toml"),
         spool={"dir": tmp_path / "spool"},
         dead_letter={"dir": tmp_path / "dead"},
