@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
@@ -29,8 +28,9 @@ import msgspec
 from ingest.envelopes._parsing import parse_time
 from ingest.errors import BackfillError, EnvelopeError
 from ingest.integration_settings import BackfillSettings
+from simulators.identifiers import rfc3339
 
-__all__ = ["StorageClient", "StoredUplink", "rfc3339"]
+__all__ = ["StorageClient", "StoredUplink"]
 
 log = logging.getLogger(__name__)
 _PATH: Final = "/api/v3/as/applications/{app}/packages/storage/uplink_message"
@@ -38,7 +38,7 @@ _RETRY_STATUS: Final = frozenset({408, 429})
 
 
 class _Line(msgspec.Struct, frozen=True):
-    result: msgspec.Raw | None = None
+    result: msgspec.Raw = msgspec.Raw(b"")  # msgspec takes no Raw in a union: empty = absent
     error: dict[str, Any] | None = None
 
 
@@ -56,13 +56,6 @@ class StoredUplink:
 
     body: bytes
     received_ns: int
-
-
-def rfc3339(time_ns: int) -> str:
-    """``time_ns`` as RFC 3339 UTC with nine fractional digits."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{nanos:09d}Z"
 
 
 class StorageClient:
@@ -121,7 +114,7 @@ def _http_error(status: int, text: str) -> BackfillError:
 def _stored(line: bytes) -> StoredUplink:
     try:
         parsed = _LINE.decode(line.removeprefix(b"data:").strip())
-        if parsed.result is None:
+        if not len(parsed.result):
             raise BackfillError(f"storage integration stream failed: {parsed.error}", retry=True)
         body = bytes(parsed.result)
         received = _RECEIVED.decode(body).received_at

@@ -27,12 +27,13 @@ from typing import Final, Self
 
 import aiohttp
 
-from ingest.backfill import StorageClient, rfc3339
+from ingest.backfill import StorageClient
 from ingest.errors import BackfillError
 from ingest.integration_settings import BackfillSettings
 from ingest.model import Message, Network
 from ingest.settings import SourceSettings
 from ingest.sources.inbox import Inbox
+from simulators.identifiers import rfc3339
 
 __all__ = ["BACKFILL_TOPIC", "BackfillSource", "Gap", "backfill_routes"]
 
@@ -76,7 +77,7 @@ class BackfillSource(Inbox):
         self._max_in_flight = max_in_flight
         self._gaps: asyncio.Queue[Gap] = asyncio.Queue()
         self._open: list[Gap] = []  # queued or fetching, not yet all acknowledged
-        self._down_since: int | None = None
+        self.down_since: int | None = None
         self._delivered = self._acked = 0
         self._progress = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -90,7 +91,7 @@ class BackfillSource(Inbox):
         self._session = aiohttp.ClientSession()
         self._tasks = [asyncio.create_task(self._fetch_loop(), name="backfill-fetch")]
         if self._live_up is not None:
-            self._down_since = self._saved_checkpoint() or self._now()
+            self.down_since = self._saved_checkpoint() or self._now()
             self._tasks.append(asyncio.create_task(self._watch_loop(), name="backfill-watch"))
         self._subscribed()
         return self
@@ -133,11 +134,11 @@ class BackfillSource(Inbox):
         while True:
             now = self._now()
             if self._live_up():
-                if self._down_since is not None:
-                    self.add_gap(self._down_since - overlap, now + overlap)
-                    self._down_since = None
-            elif self._down_since is None:
-                self._down_since = now
+                if self.down_since is not None:
+                    self.add_gap(self.down_since - overlap, now + overlap)
+                    self.down_since = None
+            elif self.down_since is None:
+                self.down_since = now
             if loop.time() - saved_at >= self._settings.checkpoint_interval:
                 self._save_checkpoint()
                 saved_at = loop.time()
@@ -204,7 +205,7 @@ class BackfillSource(Inbox):
     def _covered_until(self) -> int:
         if self._open:
             return min(gap.after_ns for gap in self._open)
-        return self._down_since if self._down_since is not None else self._now()
+        return self.down_since if self.down_since is not None else self._now()
 
     def _save_checkpoint(self) -> None:
         if self._checkpoint is None:
