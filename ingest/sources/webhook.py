@@ -76,8 +76,6 @@ class WebhookSource(Inbox):
         self._accepting = False
         self._runner: web.AppRunner | None = None
         self.port = self._port
-        self.refused = 0  # answered 4xx
-        self.busy = 0  # answered 503
 
     async def __aenter__(self) -> Self:
         app = web.Application(client_max_size=self._settings.max_body_bytes)
@@ -121,7 +119,6 @@ class WebhookSource(Inbox):
         if verdict is not Verdict.OK:
             return self._refuse(network, verdict)
         if request.content_type not in _JSON_TYPES:
-            self.refused += 1
             return web.Response(
                 status=415, text=f"expected a JSON body, got {request.content_type}\n"
             )
@@ -145,7 +142,6 @@ class WebhookSource(Inbox):
         return web.json_response({"accepted": 1})
 
     def _refuse(self, network: Network, verdict: Verdict) -> web.Response:
-        self.refused += 1
         log.warning("webhook %s: %s credential, refused", network.value, verdict.value)
         if verdict is Verdict.WRONG:
             return web.Response(status=403, text="wrong credential\n")
@@ -153,7 +149,6 @@ class WebhookSource(Inbox):
         return web.Response(status=401, text="credential missing\n", headers=challenge)
 
     def _busy(self) -> web.Response:
-        self.busy += 1
         return web.Response(
             status=503,
             text="cannot take uplinks now (spool full, overloaded or stopping); retry later\n",

@@ -28,9 +28,10 @@ from ingest.sources.inbox import SourceState
 from simulators.servers import InfluxV1, Mosquitto, wait_until
 from simulators.servers.service import write_service_config
 from simulators.stream import Publication
-from tests.backfill.conftest import API_KEY, APPLICATION, tts_uplinks
+from tests.backfill.conftest import API_KEY, APPLICATION
 from tests.backfill.tts_storage_stub import TtsStorageStub
 from tests.test_dedup import FakeClock
+from tests.uplinks import clean_uplinks
 
 SECOND = 1_000_000_000
 OUTAGE_NS = 600 * SECOND
@@ -154,7 +155,7 @@ def _content(influxdb: InfluxV1, database: str) -> dict[str, list[dict[str, Any]
 def test_a_ten_minute_outage_is_recovered_from_storage(
     mosquitto: Mosquitto, influxdb: InfluxV1, storage_stub: TtsStorageStub, tmp_path: Path
 ) -> None:
-    uplinks = tts_uplinks(tmp_path, messages=400)
+    uplinks = clean_uplinks(tmp_path, "tts", messages=400)
     for uplink in uplinks:
         storage_stub.store(uplink.payload)
     (tmp_path / "pseudonym.key").write_text(secrets.token_hex(32), encoding="utf-8")

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from ingest.backfill import StorageClient, StoredUplink
 from ingest.errors import BackfillError
 from ingest.integration_settings import BackfillSettings
-from tests.backfill.conftest import API_KEY, APPLICATION, tts_uplinks
+from tests.backfill.conftest import API_KEY, APPLICATION
 from tests.backfill.tts_storage_stub import TtsStorageStub
+from tests.uplinks import clean_uplinks
 
 SECOND = 1_000_000_000
 
@@ -41,7 +42,7 @@ def _received(body: bytes) -> str:
 def test_pages_return_every_stored_uplink_of_the_range_in_order(
     storage_stub: TtsStorageStub, tmp_path: Path
 ) -> None:
-    uplinks = tts_uplinks(tmp_path, messages=45)
+    uplinks = clean_uplinks(tmp_path, "tts", messages=45)
     for uplink in uplinks:
         storage_stub.store(uplink.payload)
     inside = uplinks[5:40]
