@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 PATHS = {Network.TTS: "/tts/up", Network.CHIRPSTACK: "/chirpstack", Network.KPN: "/kpn"}
 _JSON_TYPES = frozenset({"application/json", "application/senml+json"})
+# Every message is a client waiting for its answer: a batch waits at most this long for more
+# (``influxdb.flush_interval`` suits MQTT, where nobody waits for the acknowledgement).
+_BATCH_WAIT_S = 0.02
 
 
 def webhook_topic(network: Network) -> str:
@@ -100,6 +103,9 @@ class WebhookSource(Inbox):
                 waiting.set_exception(_Stopped())
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def next_batch(self, max_messages: int, max_wait: float) -> list[Message]:
+        return await super().next_batch(max_messages, min(max_wait, _BATCH_WAIT_S))
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Durable: answer the requests that carried these messages."""

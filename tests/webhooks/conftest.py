@@ -7,8 +7,6 @@ the right credential, none, or a wrong one.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,49 +15,30 @@ from typing import Literal
 
 import pytest
 
+from ingest.model import Network
 from simulators.manifest import manifest_line
 from simulators.servers import InfluxV1, Mosquitto
 from simulators.servers.http_client import HttpResponse, request
 from simulators.servers.process import free_port
 from simulators.servers.service import CityIngest
 from simulators.stream import Publication
+from simulators.webhooks import PATHS, push_headers, service_environment
 from tests.e2e import make_registry, reconcile_run
 from tests.security.conftest import certs_dir  # noqa: F401 - the TLS test's certificates
 
 SECRETS = {
-    "tts": "tts-webhook-password-3c1f",
-    "chirpstack": "chirpstack-webhook-password-92ab",
-    "kpn": "Kpn#Things-Shared-Secret-For-Tests-0417",
+    Network.TTS: "tts-webhook-password-3c1f",
+    Network.CHIRPSTACK: "chirpstack-webhook-password-92ab",
+    Network.KPN: "Kpn#Things-Shared-Secret-For-Tests-0417",
 }
-USERS = {"tts": "tts", "chirpstack": "chirpstack"}
-PATHS = {"tts": "/tts/up", "chirpstack": "/chirpstack?event=up", "kpn": "/kpn"}
 Credential = Literal["right", "missing", "wrong"]
 
 
 def credential_headers(network: str, body: bytes, credential: Credential) -> dict[str, str]:
-    """What the network server sends: basic auth (TTS, ChirpStack) or KPN's message token."""
-    secret = SECRETS[network] if credential == "right" else "not-the-secret"
-    if credential == "missing":
-        return {}
-    if network == "kpn":  # SHA-256 over the body followed by the shared secret (KPN Things docs)
-        return {"Things-Message-Token": hashlib.sha256(body + secret.encode()).hexdigest()}
-    pair = base64.b64encode(f"{USERS[network]}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {pair}"}
-
-
-def webhook_environment(workdir: Path, port: int, **more: str) -> dict[str, str]:
-    secrets = workdir / "secrets"
-    secrets.mkdir(exist_ok=True)
-    env = {
-        "CITY_INGEST_WEBHOOKS__LISTEN": f"127.0.0.1:{port}",
-        "CITY_INGEST_WEBHOOKS__NETWORKS": '["tts", "chirpstack", "kpn"]',
-        "CITY_INGEST_SPOOL__AFTER": "0.5",
-    }
-    for network, secret in SECRETS.items():
-        key = "kpn_shared_secret" if network == "kpn" else f"{network}_password"
-        (secrets / key).write_text(secret, encoding="utf-8")
-        env[f"CITY_INGEST_WEBHOOKS__{key.upper()}_FILE"] = str(secrets / key)
-    return env | {f"CITY_INGEST_{k.upper()}": v for k, v in more.items()}
+    """The network server's headers with the right credential, none, or a wrong one."""
+    chosen = Network(network)
+    secret = {"right": SECRETS[chosen], "missing": None, "wrong": "not-the-secret"}[credential]
+    return push_headers(chosen, body, secret)
 
 
 @dataclass
@@ -77,9 +56,9 @@ class Hooks:
         content_type: str = "application/json",
         timeout: float = 30.0,
     ) -> HttpResponse:
-        headers = {"Content-Type": content_type} | credential_headers(network, body, credential)
+        headers = credential_headers(network, body, credential) | {"Content-Type": content_type}
         return request(
-            "POST", self.url + PATHS[network], body=body, headers=headers, timeout=timeout
+            "POST", self.url + PATHS[Network(network)], body=body, headers=headers, timeout=timeout
         )
 
     def reconcile(self, uplinks: list[Publication]) -> None:
@@ -93,7 +72,10 @@ def start_hooks(
 ) -> tuple[CityIngest, Hooks]:
     make_registry(workdir, devices=12, seed=5)  # the devices of tests.uplinks.clean_uplinks
     port = free_port()
-    env = webhook_environment(workdir, port, **more)
+    env = service_environment(workdir, f"127.0.0.1:{port}", SECRETS) | {
+        "CITY_INGEST_SPOOL__AFTER": "0.5",
+        **{f"CITY_INGEST_{k.upper()}": v for k, v in more.items()},
+    }
     service = CityIngest(workdir, mqtt_port=mosquitto.port, influx_url=influxdb.url, env=env)
     return service, Hooks(service, f"http://127.0.0.1:{port}", workdir, influxdb)
 

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from ingest.model import Network
 from ingest.sinks.spool import Spool, SpoolFull
 from simulators.servers import InfluxV1, Mosquitto, wait_until
 from simulators.servers.http_client import request
+from simulators.webhooks import PATHS
 from tests.e2e import outcome_counts, wait_for_accounting
 from tests.uplinks import clean_uplinks
-from tests.webhooks.conftest import PATHS, Hooks, credential_headers, start_hooks
+from tests.webhooks.conftest import Hooks, credential_headers, start_hooks
 
 NETWORKS = ("tts", "chirpstack", "kpn")
 
@@ -45,7 +47,7 @@ def test_missing_or_wrong_credentials_are_refused_and_nothing_is_written(
 
 def test_other_chirpstack_events_are_acknowledged_and_dropped(hooks: Hooks) -> None:
     body = b'{"deviceInfo": {"devEui": "a84041000181c3d2"}, "batteryLevel": 90}'
-    headers = {"Content-Type": "application/json"} | credential_headers("chirpstack", body, "right")
+    headers = credential_headers("chirpstack", body, "right")
     answer = request("POST", hooks.url + "/chirpstack?event=status", body=body, headers=headers)
     assert answer.status == 204
     assert outcome_counts(hooks.service)["received"] == 0
@@ -94,12 +96,12 @@ def test_a_full_spool_answers_503_with_retry_after_and_loses_nothing(
 
 def test_a_retried_request_after_a_lost_answer_is_deduplicated(hooks: Hooks) -> None:
     body = clean_uplinks(hooks.workdir, "kpn", messages=1)[0].payload
-    headers = {"Content-Type": "application/json"} | credential_headers("kpn", body, "right")
+    headers = credential_headers("kpn", body, "right")
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     port = int(hooks.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as lost:  # the answer never arrives
         lost.sendall(
-            f"POST {PATHS['kpn']} HTTP/1.1\r\nHost: x\r\n{head}"
+            f"POST {PATHS[Network.KPN]} HTTP/1.1\r\nHost: x\r\n{head}"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -121,13 +123,13 @@ def test_https_when_a_certificate_is_configured(
         webhooks__tls_key=str(certs_dir / "server.key"),
     )
     body = clean_uplinks(tmp_path, "tts", messages=1)[0].payload
-    headers = {"Content-Type": "application/json"} | credential_headers("tts", body, "right")
-    url = hooks.url.replace("http://127.0.0.1", "https://localhost") + PATHS["tts"]
+    headers = credential_headers("tts", body, "right")
+    url = hooks.url.replace("http://127.0.0.1", "https://localhost") + PATHS[Network.TTS]
     context = ssl.create_default_context(cafile=certs_dir / "ca.crt")
     with service:
         post = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
         with urllib.request.urlopen(post, context=context) as answer:  # noqa: S310 - loopback
             assert answer.status == 200
         with pytest.raises(ConnectionError):  # plain HTTP on the TLS port
-            request("POST", hooks.url + PATHS["tts"], body=body, headers=headers, timeout=5)
+            request("POST", hooks.url + PATHS[Network.TTS], body=body, headers=headers, timeout=5)
     hooks.reconcile(clean_uplinks(tmp_path, "tts", messages=1))
