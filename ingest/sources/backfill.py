@@ -102,15 +102,8 @@ class BackfillSource(Inbox):
             await self._session.close()
 
     def add_gap(self, after_ns: int, before_ns: int) -> None:
-        """Fetch the uplinks stored between these service times (overlap not added)."""
-        oldest = self._now() - int(self._settings.max_gap * 1e9)
-        if after_ns < oldest:
-            log.warning(
-                "backfill: gap from %s is longer than backfill.max_gap; fetching from %s",
-                rfc3339(after_ns),
-                rfc3339(oldest),
-            )
-        gap = Gap(max(after_ns, oldest), before_ns)
+        """Fetch the uplinks stored between these service times (as given: no overlap added)."""
+        gap = Gap(after_ns, before_ns)
         self._open.append(gap)
         self.idle.clear()
         self._gaps.put_nowait(gap)
@@ -135,7 +128,7 @@ class BackfillSource(Inbox):
             now = self._now()
             if self._live_up():
                 if self.down_since is not None:
-                    self.add_gap(self.down_since - overlap, now + overlap)
+                    self.add_gap(self._clipped(self.down_since - overlap), now + overlap)
                     self.down_since = None
             elif self.down_since is None:
                 self.down_since = now
@@ -143,6 +136,17 @@ class BackfillSource(Inbox):
                 self._save_checkpoint()
                 saved_at = loop.time()
             await asyncio.sleep(_POLL_S)
+
+    def _clipped(self, after_ns: int) -> int:
+        """``after_ns``, or ``backfill.max_gap`` ago if that is later (with a warning)."""
+        oldest = self._now() - int(self._settings.max_gap * 1e9)
+        if after_ns < oldest:
+            log.warning(
+                "backfill: gap from %s is longer than backfill.max_gap; fetching from %s",
+                rfc3339(after_ns),
+                rfc3339(oldest),
+            )
+        return max(after_ns, oldest)
 
     async def _fetch_loop(self) -> None:
         while True:

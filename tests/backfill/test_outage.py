@@ -37,7 +37,7 @@ SECOND = 1_000_000_000
 OUTAGE_NS = 600 * SECOND
 
 
-def _settings(
+def service_settings(
     run: Path, mosquitto: Mosquitto, influxdb: InfluxV1, stub: TtsStorageStub
 ) -> Settings:
     (run / "tts.key").write_text(API_KEY, encoding="utf-8")
@@ -59,7 +59,7 @@ checkpoint_interval = 0.5
     return load_settings(path, environ)
 
 
-class _City:
+class City:
     """One in-process service on a fake clock, and a QoS 0 publisher standing in for TTS."""
 
     def __init__(self, settings: Settings, mosquitto: Mosquitto, clock: FakeClock) -> None:
@@ -69,7 +69,7 @@ class _City:
         self._mosquitto = mosquitto
         self._stop = asyncio.Event()
 
-    async def __aenter__(self) -> _City:
+    async def __aenter__(self) -> City:
         self._task = asyncio.create_task(self.pipeline.run(self._stop))
         await _until(lambda: self.pipeline.source.state is SourceState.SUBSCRIBED)
         await _until(lambda: self.backfill.gaps_done == 1)  # the start gap: nothing stored yet
@@ -114,7 +114,7 @@ async def _without_outage(
 ) -> None:
     clock = FakeClock()
     clock.ns = uplinks[0].entry.time_ns - 300 * SECOND
-    async with _City(settings, mosquitto, clock) as city:
+    async with City(settings, mosquitto, clock) as city:
         await city.publish(uplinks)
 
 
@@ -125,7 +125,7 @@ async def _with_outage(
     after = [u for u in uplinks if u.entry.time_ns >= start_ns + OUTAGE_NS]
     clock = FakeClock()
     clock.ns = uplinks[0].entry.time_ns - 300 * SECOND
-    async with _City(settings, mosquitto, clock) as city:
+    async with City(settings, mosquitto, clock) as city:
         await city.publish(before)
         clock.ns = start_ns
         mosquitto.stop()
@@ -166,13 +166,16 @@ def test_a_ten_minute_outage_is_recovered_from_storage(
         shutil.copy(tmp_path / "pseudonym.key", run)
     asyncio.run(
         _without_outage(
-            _settings(runs["whole"], mosquitto, influxdb, storage_stub), mosquitto, uplinks
+            service_settings(runs["whole"], mosquitto, influxdb, storage_stub), mosquitto, uplinks
         )
     )
     middle = uplinks[len(uplinks) // 2].entry.time_ns
     figures = asyncio.run(
         _with_outage(
-            _settings(runs["outage"], mosquitto, influxdb, storage_stub), mosquitto, uplinks, middle
+            service_settings(runs["outage"], mosquitto, influxdb, storage_stub),
+            mosquitto,
+            uplinks,
+            middle,
         )
     )
     print(f"outage recovery: {figures}")  # noqa: T201 - the figures the issue asks to report
