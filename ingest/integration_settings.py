@@ -47,9 +47,9 @@ class WebhookSettings(_Section):
     """Larger request bodies are refused with 413."""
     max_pending: Annotated[int, Field(ge=1)] = 2000
     """Requests waiting for durability at most; past that new ones get 503 with Retry-After."""
-    max_wait: Annotated[float, Field(gt=0)] = 30.0
-    """Seconds a request waits for its readings to be durable before 503 (the retry is a
-    duplicate of a message still in progress, and deduplicated)."""
+    max_wait: Annotated[float, Field(gt=0)] = 8.0
+    """Seconds a request waits for its readings to be durable before 503 (below TTS's 10 s
+    request timeout); the network server's retry is deduplicated."""
     retry_after: Annotated[int, Field(ge=1)] = 30
     """Seconds in the Retry-After header of a 503."""
     tls_cert: Path | None = None
