@@ -46,7 +46,7 @@ class WebhookSettings(_Section):
     max_body_bytes: Annotated[int, Field(ge=256, le=16 << 20)] = 64 * 1024
     """Larger request bodies are refused with 413."""
     max_pending: Annotated[int, Field(ge=1)] = 2000
-    """Requests waiting for durability at most; past that new ones get 503 with Retry-After."""
+    """Uplinks received and not yet durable at most; past that requests get 503 with Retry-After."""
     max_wait: Annotated[float, Field(gt=0)] = 8.0
     """Seconds a request waits for its readings to be durable before 503 (below TTS's 10 s
     request timeout); the network server's retry is deduplicated."""

@@ -3,12 +3,16 @@
 ``integration_sources`` gives the webhook source (when ``webhooks.listen`` and networks are set)
 and the backfill source (when ``backfill.url`` is set, watching the live MQTT source for gaps);
 ``integration_routes`` the synthetic topics they publish on, for the transformer's routing;
-``qos0_warnings`` what ``check-config`` says about sources that can lose uplinks.
+``qos0_warnings`` what ``check-config`` says about sources that can lose uplinks;
+``register_metrics`` their counters on ``/metrics``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from ingest.model import Network
 from ingest.settings import Settings, SourceSettings
@@ -18,7 +22,13 @@ from ingest.sources.base import Source
 from ingest.sources.inbox import SourceState
 from ingest.sources.webhook import WebhookSource, webhook_routes
 
-__all__ = ["BACKFILL_CHECKPOINT", "integration_routes", "integration_sources", "qos0_warnings"]
+__all__ = [
+    "BACKFILL_CHECKPOINT",
+    "integration_routes",
+    "integration_sources",
+    "qos0_warnings",
+    "register_metrics",
+]
 
 BACKFILL_CHECKPOINT = "backfill-tts.json"
 
@@ -74,3 +84,35 @@ def qos0_warnings(settings: Settings) -> list[str]:
                 f"{_FIXES[source.network]} (docs/networks/{source.network.value}.md)"
             )
     return warnings
+
+
+def register_metrics(registry: CollectorRegistry, sources: Sequence[Source]) -> None:
+    """``city_ingest_webhook_answers_total{network,status}`` and the backfill counters."""
+    registry.register(_IntegrationCollector(sources))
+
+
+class _IntegrationCollector(Collector):
+    def __init__(self, sources: Sequence[Source]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        answers = CounterMetricFamily(
+            "city_ingest_webhook_answers",
+            "Webhook requests by answer",
+            labels=["network", "status"],
+        )
+        fetched = CounterMetricFamily(
+            "city_ingest_backfill_fetched", "Stored uplinks fetched by the backfill"
+        )
+        gaps = CounterMetricFamily(
+            "city_ingest_backfill_gaps", "Backfill gaps by result", labels=["result"]
+        )
+        for source in self._sources:
+            if isinstance(source, WebhookSource):
+                for (network, status), count in sorted(source.answers.items()):
+                    answers.add_metric([network.value, str(status)], count)
+            if isinstance(source, BackfillSource):
+                fetched.add_metric([], source.fetched)
+                gaps.add_metric(["done"], source.gaps_done - source.failed)
+                gaps.add_metric(["abandoned"], source.failed)
+        yield from (answers, fetched, gaps)

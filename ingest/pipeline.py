@@ -22,7 +22,7 @@ from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.errors import ConfigError
 from ingest.http import HttpServer
-from ingest.integrations import integration_routes, integration_sources
+from ingest.integrations import integration_routes, integration_sources, register_metrics
 from ingest.metrics import Accounting, Metrics
 from ingest.model import Kind, Message, Network, Outcome, Reason
 from ingest.privacy import Pseudonymizer
@@ -141,6 +141,7 @@ class Pipeline:
         )
         m.spool_full.set_function(lambda: float(self.storage.full))
         m.stalled.set_function(lambda: float(self.stalled))
+        register_metrics(m.registry, self.sources)
         for network in {src.network for src in self.plan.settings.sources}:
             m.last_message_age.labels(network.value).set_function(
                 functools.partial(self._message_age, network)

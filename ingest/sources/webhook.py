@@ -22,6 +22,7 @@ import functools
 import logging
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Self
 
@@ -79,6 +80,7 @@ class WebhookSource(Inbox):
         self._accepting = False
         self._runner: web.AppRunner | None = None
         self.port = self._port
+        self.answers: Counter[tuple[Network, int]] = Counter()
 
     async def __aenter__(self) -> Self:
         app = web.Application(client_max_size=self._settings.max_body_bytes)
@@ -98,7 +100,7 @@ class WebhookSource(Inbox):
 
     async def _disconnect(self) -> None:
         self._accepting = False
-        for waiting in self._waiting.values():
+        for waiting in self._waiting.values():  # each has a request awaiting it
             if not waiting.done():
                 waiting.set_exception(_Stopped())
         if self._runner is not None:
@@ -120,7 +122,17 @@ class WebhookSource(Inbox):
         self._accepting = False
 
     async def _handle(self, network: Network, request: web.Request) -> web.StreamResponse:
-        body = await request.read()  # over client_max_size: aiohttp answers 413
+        """Answer one request; the answers are counted by network and status."""
+        response = await self._answer(network, request)
+        self.answers[(network, response.status)] += 1
+        return response
+
+    async def _answer(self, network: Network, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self._settings.max_body_bytes
+            return web.Response(status=413, text=f"body over webhooks.max_body_bytes ({limit})\n")
         verdict = verify(network, self._settings, request.headers, body)
         if verdict is not Verdict.OK:
             return self._refuse(network, verdict)
@@ -130,7 +142,7 @@ class WebhookSource(Inbox):
             )
         if network is Network.CHIRPSTACK and request.query.get("event", "up") != "up":
             return web.Response(status=204)  # join, status, log, ack events: not uplinks
-        crowded = len(self._waiting) >= self._settings.max_pending
+        crowded = self.in_flight >= self._settings.max_pending
         if not self._accepting or self._refusing() or crowded:
             return self._busy()
         return await self._take(network, body)
@@ -144,6 +156,7 @@ class WebhookSource(Inbox):
         try:
             await asyncio.wait_for(asyncio.shield(done), self._settings.max_wait)
         except (TimeoutError, _Stopped):
+            self._waiting.pop(token, None)  # the message stays in the pipeline; nobody waits
             return self._busy()
         return web.json_response({"accepted": 1})
 

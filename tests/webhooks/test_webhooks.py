@@ -43,6 +43,12 @@ def test_missing_or_wrong_credentials_are_refused_and_nothing_is_written(
     assert hooks.post(network, b" " * 70_000).status == 413  # over max_body_bytes (64 KiB)
     assert outcome_counts(hooks.service)["received"] == 0
     assert hooks.influxdb.query("SHOW MEASUREMENTS") == []
+    metrics = hooks.service.metrics()
+    for status in (401, 403, 415, 413):
+        assert (
+            metrics[f'city_ingest_webhook_answers_total{{network="{network}",status="{status}"}}']
+            == 1
+        )
 
 
 def test_other_chirpstack_events_are_acknowledged_and_dropped(hooks: Hooks) -> None:
