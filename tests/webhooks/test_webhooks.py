@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import urllib.request
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from ingest.model import Network
+from ingest.replay import replay_dead_letters
+from ingest.settings import load_settings
+from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
 from ingest.sinks.spool import Spool, SpoolFull
 from simulators.servers import InfluxV1, Mosquitto, wait_until
 from simulators.servers.http_client import request
@@ -139,3 +143,15 @@ def test_https_when_a_certificate_is_configured(
         with pytest.raises(ConnectionError):  # plain HTTP on the TLS port
             request("POST", hooks.url + PATHS[Network.TTS], body=body, headers=headers, timeout=5)
     hooks.reconcile(clean_uplinks(tmp_path, "tts", messages=1))
+
+
+def test_a_dead_lettered_request_is_answered_and_kept_by_replay(hooks: Hooks) -> None:
+    uplink = json.loads(clean_uplinks(hooks.workdir, "tts", messages=1)[0].payload)
+    uplink["end_device_ids"]["dev_eui"] = "00000000000000AA"  # not in the registry
+    body = json.dumps(uplink).encode()
+    assert hooks.post("tts", body).status == 200  # durable as a dead letter
+    store = hooks.workdir / "dead-letter" / FILE_NAME
+    [letter] = read_dead_letters(store)
+    assert (letter.topic, letter.reason, letter.payload) == ("$webhook/tts", "unknown_device", body)
+    assert replay_dead_letters(load_settings(hooks.service.config_path), None) == 0
+    assert list(read_dead_letters(store)) == [letter]  # MQTT cannot carry it: kept
