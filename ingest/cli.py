@@ -13,10 +13,11 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest import backfill_command, qcreport, reaggregate, report
 from ingest import demo as demo_module
-from ingest import qcreport, reaggregate, report
 from ingest.diagnose import probe_problems, static_problems
 from ingest.errors import CityIngestError, ConfigError
+from ingest.integrations import qos0_warnings
 from ingest.logs import LogFormat, configure_logging
 from ingest.pipeline import Pipeline, plan
 from ingest.replay import replay_dead_letters
@@ -88,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_arguments(day_report)
     day_report.set_defaults(handler=report.run)
 
+    backfill = commands.add_parser("backfill", help="fetch stored uplinks of a time range again")
+    backfill_command.add_arguments(backfill)
+    backfill.set_defaults(handler=backfill_command.run)
+
     letters = commands.add_parser("dead-letter", help="list or replay dead letters")
     letter_commands = letters.add_subparsers(required=True, metavar="ACTION")
     for name, handler in (("list", _dead_letter_list), ("replay", _dead_letter_replay)):
@@ -103,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.logging.level, settings.logging.format)
-    for problem in static_problems(settings):
+    for problem in static_problems(settings) + qos0_warnings(settings):
         log.warning("%s", problem)
     pipeline = Pipeline(plan(settings))
     return asyncio.run(_serve(pipeline))
@@ -125,6 +130,8 @@ def _check_config(args: argparse.Namespace) -> int:
     problems = static_problems(settings) + (probe_problems(settings) if args.probe else [])
     for problem in problems:
         print(f"city-ingest: {problem}", file=sys.stderr)
+    for warning in qos0_warnings(settings):
+        print(f"city-ingest: warning: {warning}", file=sys.stderr)
     if problems:
         return EXIT_CONFIG
     kinds = Counter(d.kind.value for d in the_plan.registry)

@@ -8,6 +8,7 @@
     │   ├── UnknownDevice      reason ``unknown_device`` (DevEUI not in the registry)
     │   └── OutOfSchema        reason ``out_of_schema``  (a value the schema cannot hold)
     ├── MqttProtocolError      the broker sent bytes that are no valid MQTT packet (native source)
+    ├── BackfillError          the Things Stack Storage Integration could not be read
     └── SinkError              a sink could not store something
         ├── SinkUnavailable    retry with back-off (connection refused, timeout, HTTP 5xx/429)
         │   └── SinkRefused    credentials, database or bucket refused (HTTP 401/403/404):
@@ -24,6 +25,7 @@ from __future__ import annotations
 from ingest.model import Reason
 
 __all__ = [
+    "BackfillError",
     "CityIngestError",
     "ConfigError",
     "EnvelopeError",
@@ -96,6 +98,15 @@ class MqttProtocolError(CityIngestError):
         self.detail = detail
         self.message = message
         super().__init__(f"{detail}: {message}")
+
+
+class BackfillError(CityIngestError):
+    """The Storage Integration answered with an error or an unreadable stream. ``retry`` says
+    whether the same request may succeed later (5xx, 429, connection) or not (401, 403, 404)."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        self.retry = retry
+        super().__init__(message)
 
 
 class SinkError(CityIngestError):

@@ -22,6 +22,7 @@ from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.http import HttpServer
+from ingest.integrations import integration_routes, integration_sources, register_metrics
 from ingest.metrics import Accounting, Metrics
 from ingest.model import Kind, Message, Network, Outcome, Reason
 from ingest.privacy import Pseudonymizer
@@ -99,7 +100,10 @@ class Pipeline:
         )
         self._now = now
         self.source = _transport(s, now)
-        self.sources: list[Source] = [self.source]
+        extra = integration_sources(
+            s, live=self.source, storage=self.storage, max_in_flight=_in_flight(s), now=now
+        )
+        self.sources: list[Source] = [self.source, *extra]
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
@@ -110,7 +114,7 @@ class Pipeline:
             journal=s.processors.state_dir / "dedup.journal",
         )
         self.transformer = Transformer(
-            s.sources,
+            [*integration_routes(s), *s.sources],
             the_plan.registry,
             the_plan.decoders,
             dedup,
@@ -138,6 +142,7 @@ class Pipeline:
         )
         m.spool_full.set_function(lambda: float(self.storage.full))
         m.stalled.set_function(lambda: float(self.stalled))
+        register_metrics(m.registry, self.sources)
         for network in {src.network for src in self.plan.settings.sources}:
             m.last_message_age.labels(network.value).set_function(
                 functools.partial(self._message_age, network)
@@ -352,9 +357,14 @@ class _Taken:
 
 def _transport(s: Settings, now: Callable[[], int]) -> MqttSource | NativeMqttSource:
     """The MQTT source the settings choose, with room for the batches in flight."""
-    in_flight = max(s.influxdb.batch_size * (_QUEUE_DEPTH + 2), s.mqtt.receive_maximum)
+    in_flight = max(_in_flight(s), s.mqtt.receive_maximum)
     source = NativeMqttSource if s.mqtt.client is MqttClient.NATIVE else MqttSource
     return source(s.mqtt, [src.topic for src in s.sources], max_in_flight=in_flight, now=now)
+
+
+def _in_flight(s: Settings) -> int:
+    """Messages a source may hold unacknowledged: room for the batches in the pipeline."""
+    return s.influxdb.batch_size * (_QUEUE_DEPTH + 2)
 
 
 def _rejected(message: Message, why: str) -> DeadLetter:

@@ -31,8 +31,16 @@ def replay_dead_letters(settings: Settings, reason: str | None) -> int:
         log.info("no dead letters in %s", directory)
         return 0
     letters = [letter for path in taken for letter in read_dead_letters(path)]
-    chosen = [d for d in letters if reason in (None, d.reason.value)]
-    kept = [d for d in letters if reason not in (None, d.reason.value)]
+    selected = [d for d in letters if reason in (None, d.reason.value)]
+    chosen = [d for d in selected if not d.topic.startswith("$")]
+    pushed = [d for d in selected if d.topic.startswith("$")]  # came by webhook or backfill
+    kept = [d for d in letters if reason not in (None, d.reason.value)] + pushed
+    if pushed:
+        log.warning(
+            "%d dead letters came through webhooks or the backfill ($ topics), which MQTT cannot "
+            "carry: kept in the store (fetch a backfill range again with `city-ingest backfill`)",
+            len(pushed),
+        )
     store = DeadLetterStore(directory, settings.dead_letter.max_bytes)
     try:
         with Publisher(_broker_options(settings.mqtt)) as publisher:

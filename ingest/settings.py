@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from ingest.errors import ConfigError
+from ingest.integration_settings import BackfillSettings, WebhookSettings
 from ingest.logs import LogFormat
 from ingest.model import Network
 from processors import AirConfig, NoiseConfig, WasteConfig
@@ -65,7 +66,14 @@ __all__ = [
 ]
 
 ENV_PREFIX = "CITY_INGEST_"
-_SECRET_KEYS = {"password", "token", "pseudonym_key"}
+_SECRET_KEYS = {
+    "password",
+    "token",
+    "pseudonym_key",
+    "tts_password",
+    "chirpstack_password",
+    "kpn_shared_secret",
+}
 
 
 class _Section(BaseModel):
@@ -121,6 +129,9 @@ class SourceSettings(_Section):
     """Uplink format: `tts` (The Things Stack v3), `chirpstack` (v4), `kpn` (SenML)."""
     topic: Annotated[str, Field(min_length=1)]
     """MQTT topic filter the integration publishes to (`+` and `#` wildcards)."""
+    upstream_qos: Literal[0, 1] = 1
+    """QoS the network server publishes with: 0 loses uplinks while anything is disconnected
+    (TTS's own MQTT server; ChirpStack's default), so `check-config` warns (docs/networks/)."""
 
     @field_validator("topic")
     @classmethod
@@ -399,6 +410,10 @@ class Settings(_Section):
     """Aggregation windows and alert thresholds, one sub-table per kind."""
     privacy: PrivacySettings = PrivacySettings()
     """Pseudonyms and coarse locations for citizen-hosted devices."""
+    webhooks: WebhookSettings = WebhookSettings()
+    """HTTP endpoints the network servers push uplinks to (docs/networks/)."""
+    backfill: BackfillSettings = BackfillSettings()
+    """Uplinks missed during a gap, fetched from The Things Stack's Storage Integration."""
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
@@ -519,6 +534,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         ("dead_letter", "dir"),
         ("mqtt", "ca_file"),
         ("processors", "state_dir"),
+        ("webhooks", "tls_cert"),
+        ("webhooks", "tls_key"),
     ):
         table = raw.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
