@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from ingest.errors import ConfigError
@@ -21,6 +20,7 @@ from ingest.metrics import Accounting
 from ingest.pipeline import Pipeline, plan
 from ingest.settings import load_settings
 from ingest.sources.backfill import BackfillSource
+from ingest.timearg import instant_ns
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,8 +28,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--network", choices=["tts"], required=True, help="only tts has storage")
-    parser.add_argument("--since", type=_utc, required=True, help="e.g. 2026-03-14T08:00:00Z")
-    parser.add_argument("--until", type=_utc, help="default: now")
+    parser.add_argument("--since", type=instant_ns, required=True, help="e.g. 2026-03-14T08:00:00Z")
+    parser.add_argument("--until", type=instant_ns, help="default: now")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,15 +62,3 @@ async def _until_idle(pipeline: Pipeline, source: BackfillSource) -> Accounting:
         return await pipeline.run(stop)
     finally:
         watcher.cancel()
-
-
-def _utc(text: str) -> int:
-    """An RFC 3339 / ISO 8601 time with offset, as ns since the epoch."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    if moment.tzinfo is None:
-        msg = f"{text!r} has no UTC offset; add Z or +01:00"
-        raise argparse.ArgumentTypeError(msg)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000

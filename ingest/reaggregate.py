@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import logging
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.influx import InfluxSink
 from ingest.sinks.retention import influxql_source
+from ingest.timearg import instant_ns
 from ingest.transform import Links, device_tag_suffixes
 from processors import Batch, Points
 from processors.qctests import count_flags
@@ -44,8 +44,8 @@ _CHUNK_NS = _DAY_NS  # raw points are read one day at a time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--start", type=_instant, required=True, help="ISO 8601 with offset")
-    parser.add_argument("--end", type=_instant, required=True, help="ISO 8601 with offset")
+    parser.add_argument("--start", type=instant_ns, required=True, help="ISO 8601 with offset")
+    parser.add_argument("--end", type=instant_ns, required=True, help="ISO 8601 with offset")
     parser.add_argument(
         "--kind",
         choices=[k.value for k in Kind],
@@ -208,13 +208,3 @@ def _within(points: Points, start_ns: int, end_ns: int) -> Points:
         {k: v[keep] for k, v in points.fields.items()},
         None if points.tags is None else {k: v[keep] for k, v in points.tags.items()},
     )
-
-
-def _instant(text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not ISO 8601: {text!r}") from exc
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a UTC offset, e.g. {text}+00:00")
-    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000

@@ -12,13 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from ingest.decoders.config import load_config
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.model import Device, Kind, Network, Outcome
+from ingest.timearg import instant_ns
 from simulators.fleet import load_or_create_fleet
 from simulators.manifest import manifest_line
 from simulators.networks import KPN_TOPIC
@@ -88,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--decoders", type=Path, default=Path("config/decoders.toml"), help="decoder layouts")
     add(
         "--start",
-        type=_start,
+        type=instant_ns,
         help="simulated start time, ISO 8601 with offset "
         "(default: the current hour minus the simulated span)",
     )
@@ -255,15 +255,3 @@ def _intervals(text: str) -> dict[Kind, float]:
             raise argparse.ArgumentTypeError(msg)
         intervals[kind] = interval
     return intervals
-
-
-def _start(text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        msg = f"expected an ISO 8601 time such as 2025-03-14T08:00:00Z, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from exc
-    if moment.tzinfo is None:
-        msg = f"{text!r} has no UTC offset; add Z or +01:00"
-        raise argparse.ArgumentTypeError(msg)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
