@@ -4,19 +4,17 @@ password reaches the log, /metrics, /readyz, /api/status, the status page or `ch
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from ingest.errors import ConfigError
 from ingest.settings import InfluxSettings, RetentionManagement, RetentionSettings
-from ingest.sinks.influx import InfluxSink
 from simulators.servers import InfluxV1, Mosquitto, request, wait_until
 from simulators.servers.service import CityIngest
 from tests.e2e import make_registry, outcome_counts, simulate, wait_for_accounting
 from tests.security.conftest import INFLUX_ADMIN, INFLUX_WRITER, check_config, secret_file
+from tests.sinks.test_retention import refusal
 
 pytestmark = pytest.mark.slow
 # the anonymous test broker ignores it; it must not leak either
@@ -107,14 +105,8 @@ def test_managing_retention_needs_an_admin_and_says_so(secure_influxdb: InfluxV1
         password=SecretStr(INFLUX_WRITER[1]),
         retention=RetentionSettings(manage=RetentionManagement.APPLY),
     )
-
-    async def prepare() -> None:
-        async with InfluxSink(writer) as sink:
-            await sink.prepare()
-
-    with pytest.raises(ConfigError) as refused:
-        asyncio.run(prepare())
-    assert refused.value.key == "influxdb.retention.manage"
-    assert "HTTP 403" in str(refused.value)
-    assert 'manage = "off"' in refused.value.fix
-    assert INFLUX_WRITER[1] not in str(refused.value)
+    refused = refusal(writer)
+    assert refused.key == "influxdb.retention.manage"
+    assert "HTTP 403" in str(refused)
+    assert 'manage = "off"' in refused.fix
+    assert INFLUX_WRITER[1] not in str(refused)

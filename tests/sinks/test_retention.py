@@ -45,6 +45,18 @@ def write(config: InfluxSettings, lines: list[str]) -> WriteResult:
     return asyncio.run(go())
 
 
+def refusal(config: InfluxSettings) -> ConfigError:
+    """The ``ConfigError`` with which setting up retention stops."""
+
+    async def prepare() -> None:
+        async with InfluxSink(config) as sink:
+            await sink.prepare()
+
+    with pytest.raises(ConfigError) as refused:
+        asyncio.run(prepare())
+    return refused.value
+
+
 def policies(influxdb: InfluxV1) -> dict[str, tuple[str, bool]]:
     rows = influxdb.query('SHOW RETENTION POLICIES ON "city"')
     return {row["name"]: (row["duration"], row["default"]) for row in rows}
@@ -102,14 +114,7 @@ def test_v2_a_wrong_token_stops_the_set_up_naming_the_key(influx_v2_stub: Influx
     config = settings(influx_v2_stub.url).model_copy(
         update={"token": SecretStr("wrong"), "org": "city"}
     )
-
-    async def prepare() -> None:
-        async with InfluxSink(config) as sink:
-            await sink.prepare()
-
-    with pytest.raises(ConfigError) as refused:
-        asyncio.run(prepare())
-    assert refused.value.key == "influxdb.token"
+    assert refusal(config).key == "influxdb.token"
     assert influx_v2_stub.buckets.dbrps == []
 
 
