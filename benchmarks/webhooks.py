@@ -42,16 +42,7 @@ _SECRETS = {n: f"bench-secret-{n.value}-7d1e9a" for n in Network}
 def _bodies(network: Network, seed: int, start_ns: int) -> tuple[list[bytes], int]:
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     devices = generate_fleet(100, seed=3)
-    scenario = Scenario(
-        network=network.value,
-        messages=REQUESTS,
-        seed=seed,
-        start_ns=start_ns,
-        malformed=0.0,
-        duplicates=0.0,
-        lost=0.0,
-        resets=0.0,
-    )
+    scenario = Scenario.clean(network.value, REQUESTS, seed, start_ns)
     publications = list(generate(scenario, devices, decoders))
     readings = sum(len(p.entry.values) for p in publications)
     return [p.payload for p in publications], readings

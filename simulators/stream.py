@@ -75,6 +75,13 @@ class Scenario:
     resets: float = 0.002
     duplicate_horizon: int = 8  # a duplicate repeats one of this many latest uplinks
 
+    @classmethod
+    def clean(cls, network: str, messages: int, seed: int, start_ns: int) -> Scenario:
+        """Every uplink well-formed, delivered once, no frames lost, no rejoins (benchmarks)."""
+        return cls(
+            network, messages, seed, start_ns, malformed=0.0, duplicates=0.0, lost=0.0, resets=0.0
+        )
+
     def __post_init__(self) -> None:
         fractions = {
             "malformed": self.malformed,

@@ -18,14 +18,5 @@ def clean_uplinks(workdir: Path, network: str, messages: int, seed: int = 5) -> 
     make_registry(workdir, devices=12, seed=seed)
     config = load_config(DECODERS)
     devices = list(load_registry(workdir / "devices.csv", decoder_kinds(config)))
-    scenario = Scenario(
-        network=network,
-        messages=messages,
-        seed=seed,
-        start_ns=START_NS,
-        malformed=0.0,
-        duplicates=0.0,
-        lost=0.0,
-        resets=0.0,
-    )
+    scenario = Scenario.clean(network, messages, seed, START_NS)
     return list(generate(scenario, devices, config))
