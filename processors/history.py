@@ -14,7 +14,6 @@ from typing import Final
 import numpy as np
 
 from processors.base import Batch, BoolArray, Float64Array, Int32Array, Int64Array
-from processors.episodes import block_starts
 from processors.partials import IntpArray
 from processors.windows import Arrays
 
@@ -22,6 +21,7 @@ __all__ = ["Readings", "View"]
 
 _HOUR_NS: Final = 3_600 * 10**9
 _LATEST: Final = np.iinfo(np.int64).max
+_PROBES: Final = 4  # rows ``_last_before`` tries one by one before a pass over the column
 
 
 @dataclass(slots=True)
@@ -79,7 +79,7 @@ class Readings:
         lo, hi = merged._blocks(devices)
         # From the earliest new reading's hour on, or the previous fill reading's hour (the
         # new reading may confirm an emptying there); never before the update floor.
-        prior = _last_before(~np.isnan(merged.fill), lo, first)
+        prior = _last_before(merged.fill, lo, first)
         hour = merged.time_ns // _HOUR_NS * _HOUR_NS
         dirty = np.where(
             prior >= 0, np.minimum(hour[first], hour[np.maximum(prior, 0)]), hour[first]
@@ -111,16 +111,26 @@ class Readings:
         return self.time_ns[row]
 
     def prune(self, cut: int) -> Readings:
-        """Drop readings before ``cut``, keeping each device's context (see ``around``)."""
-        codes = self.device[block_starts(self.device) == np.arange(len(self))]
-        rows = self._keep(codes, np.full(codes.size, cut, dtype=np.int64))
-        return self if rows.size == len(self) else self._take(rows)
+        """Drop readings before ``cut``, keeping each device's context (see ``around``).
+
+        Work is one pass to find the old rows, then proportional to them (plus the copy).
+        """
+        old = np.flatnonzero(self.time_ns < cut)  # per device, a prefix of its block
+        if not old.size:
+            return self
+        keep = np.ones(len(self), dtype=np.bool_)
+        keep[old] = False
+        for column in (self.fill, self.temperature):
+            valid = old[~np.isnan(column[old])]
+            last = np.diff(self.device[valid], append=-1) != 0  # codes are ≥ 0
+            keep[valid[last]] = True  # each device's last
+        return self if keep.all() else self._take(np.flatnonzero(keep))
 
     def _keep(self, codes: Int32Array, since: Int64Array) -> IntpArray:
         """The rows ``around`` selects, in order."""
         lo, hi = self._blocks(codes)
         cut = self._first_from(lo, hi, since)
-        context = [_last_before(~np.isnan(c), lo, cut) for c in (self.fill, self.temperature)]
+        context = [_last_before(c, lo, cut) for c in (self.fill, self.temperature)]
         keep = np.zeros(len(self), dtype=np.bool_)  # a mask: merges and dedups in one pass
         keep[_ranges(cut, hi)] = True
         for rows in context:
@@ -187,12 +197,26 @@ def _count_before(ordinal: Int64Array, row: IntpArray) -> Int64Array:
     return np.where(row > 0, ordinal[np.maximum(row - 1, 0)], 0)
 
 
-def _last_before(valid: BoolArray, lo: IntpArray, cut: IntpArray) -> IntpArray:
-    """Per block, the last ``valid`` row in ``[lo, cut)``, else -1."""
-    ordinal = np.cumsum(valid, dtype=np.int64)
-    count = _count_before(ordinal, cut)
-    found = count > _count_before(ordinal, lo)
-    return np.where(found, np.searchsorted(ordinal, count), -1).astype(np.intp)
+def _last_before(column: Float64Array, lo: IntpArray, cut: IntpArray) -> IntpArray:
+    """Per block, the last row in ``[lo, cut)`` where ``column`` is not NaN, else -1.
+
+    Looks a few rows back first (usually the row just before ``cut`` has a value); only
+    blocks still unresolved then take the pass over the whole column.
+    """
+    found = np.full(cut.size, -1, dtype=np.intp)
+    row, todo = cut - 1, cut > lo
+    for _ in range(_PROBES):
+        if not todo.any():
+            return found
+        hit = todo & ~np.isnan(column[np.maximum(row, 0)])
+        found[hit] = row[hit]
+        row -= 1
+        todo &= ~hit & (row >= lo)
+    ordinal = np.cumsum(~np.isnan(column), dtype=np.int64)
+    count = _count_before(ordinal, cut[todo])
+    later = count > _count_before(ordinal, lo[todo])
+    found[todo] = np.where(later, np.searchsorted(ordinal, count), -1)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
