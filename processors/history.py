@@ -70,9 +70,8 @@ class Readings:
     def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array, Int64Array]:
         """Merged readings with ``pending`` marked; the devices that got new readings, and
         the time of the earliest new reading of each."""
-        merged = self._concat(new)
-        order = merged._order()
-        merged = merged._take(order)
+        order = self._merge_order(new)
+        merged = self._concat(new)._take(order)
         added = np.flatnonzero(order >= len(self))  # sorted, like the merged rows
         first = added[np.r_[True, merged.device[added[1:]] != merged.device[added[:-1]]]]
         devices = merged.device[first]
@@ -80,10 +79,8 @@ class Readings:
         # From the earliest new reading's hour on, or the previous fill reading's hour (the
         # new reading may confirm an emptying there); never before the update floor.
         prior = _last_before(merged.fill, lo, first)
-        hour = merged.time_ns // _HOUR_NS * _HOUR_NS
-        dirty = np.where(
-            prior >= 0, np.minimum(hour[first], hour[np.maximum(prior, 0)]), hour[first]
-        )
+        start = merged.time_ns[np.where(prior >= 0, prior, first)]  # prior is earlier
+        dirty = start // _HOUR_NS * _HOUR_NS
         dirty = np.maximum(dirty, max(floor // _HOUR_NS * _HOUR_NS, -(2**63)))
         merged.pending[_ranges(merged._first_from(lo, hi, dirty), hi)] = True
         return merged, devices, merged.time_ns[first]
@@ -151,6 +148,30 @@ class Readings:
             lo = np.where(earlier, mid + 1, lo)
             hi = np.where(searching & ~earlier, mid, hi)
         return lo
+
+    def _merge_order(self, new: Readings) -> IntpArray:
+        """The order that sorts these readings (sorted) followed by ``new``.
+
+        Readings mostly arrive in time order: when each new reading is later than every held
+        one of its device, the new ones are sorted alone and slotted in after their devices'
+        blocks; otherwise everything is sorted again.
+        """
+        inner = new._order()
+        if not len(self):
+            return inner
+        device, time_ns = new.device[inner], new.time_ns[inner]
+        end = np.searchsorted(self.device, device, "right")  # after the device's block
+        before = np.maximum(end - 1, 0)
+        later = (end == 0) | (self.device[before] != device) | (self.time_ns[before] < time_ns)
+        if not later.all():
+            return self._concat(new)._order()
+        at = end + np.arange(len(new))  # where each (sorted) new reading lands
+        order = np.empty(len(self) + len(new), dtype=np.intp)
+        held = np.ones(order.size, dtype=np.bool_)
+        held[at] = False
+        order[held] = np.arange(len(self))
+        order[at] = len(self) + inner
+        return order
 
     def _order(self) -> IntpArray:
         """Sort order by (device, time, fill, temperature); NaN sorts last."""
