@@ -63,9 +63,12 @@ class Readings:
     def __len__(self) -> int:
         return int(self.time_ns.size)
 
-    def hour_end(self) -> Int64Array:
-        """End of each reading's UTC hour."""
-        return (self.time_ns // _HOUR_NS + 1) * _HOUR_NS
+    def due(self, watermark: int) -> IntpArray:
+        """Rows of the pending readings whose UTC hour has ended by ``watermark``."""
+        pending = np.flatnonzero(self.pending)
+        # an hour has ended when it started before the watermark's hour
+        closed = max(watermark // _HOUR_NS * _HOUR_NS, -(2**63))
+        return pending[self.time_ns[pending] < closed]
 
     def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array, Int64Array]:
         """Merged readings with ``pending`` marked; the devices that got new readings, and
