@@ -73,9 +73,7 @@ class Readings:
     def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array, Int64Array]:
         """Merged readings with ``pending`` marked; the devices that got new readings, and
         the time of the earliest new reading of each."""
-        order = self._merge_order(new)
-        merged = self._concat(new)._take(order)
-        added = np.flatnonzero(order >= len(self))  # sorted, like the merged rows
+        merged, added = self._merge(new)
         first = added[np.r_[True, merged.device[added[1:]] != merged.device[added[:-1]]]]
         devices = merged.device[first]
         lo, hi = merged._blocks(devices)
@@ -152,29 +150,34 @@ class Readings:
             hi = np.where(searching & ~earlier, mid, hi)
         return lo
 
-    def _merge_order(self, new: Readings) -> IntpArray:
-        """The order that sorts these readings (sorted) followed by ``new``.
+    def _merge(self, new: Readings) -> tuple[Readings, IntpArray]:
+        """These readings (sorted) and ``new``, sorted; and the rows the new ones landed in.
 
         Readings mostly arrive in time order: when each new reading is later than every held
         one of its device, the new ones are sorted alone and slotted in after their devices'
-        blocks; otherwise everything is sorted again.
+        blocks (no copy of the held rows beyond the merge itself); otherwise everything is
+        sorted again.
         """
         inner = new._order()
-        if not len(self):
-            return inner
         device, time_ns = new.device[inner], new.time_ns[inner]
         end = np.searchsorted(self.device, device, "right")  # after the device's block
         before = np.maximum(end - 1, 0)
-        later = (end == 0) | (self.device[before] != device) | (self.time_ns[before] < time_ns)
-        if not later.all():
-            return self._concat(new)._order()
+        if len(self) and not np.all(
+            (end == 0) | (self.device[before] != device) | (self.time_ns[before] < time_ns)
+        ):
+            merged = self._concat(new)
+            order = merged._order()
+            return merged._take(order), np.flatnonzero(order >= len(self))
         at = end + np.arange(len(new))  # where each (sorted) new reading lands
-        order = np.empty(len(self) + len(new), dtype=np.intp)
-        held = np.ones(order.size, dtype=np.bool_)
+        held = np.ones(len(self) + len(new), dtype=np.bool_)
         held[at] = False
-        order[held] = np.arange(len(self))
-        order[at] = len(self) + inner
-        return order
+        columns = []
+        for f in fields(self):
+            column = np.empty(held.size, dtype=getattr(self, f.name).dtype)
+            column[held] = getattr(self, f.name)
+            column[at] = getattr(new, f.name)[inner]
+            columns.append(column)
+        return Readings(*columns), at
 
     def _order(self) -> IntpArray:
         """Sort order by (device, time, fill, temperature); NaN sorts last."""
