@@ -77,6 +77,8 @@ def group(window: Int64Array, device: Int32Array) -> tuple[Int64Array, IntpArray
     cell += device
     cell -= d0
     used = np.flatnonzero(np.bincount(cell, minlength=cells))
+    if used.size == cells:  # every cell has rows: the cell is the group
+        return pack(used // width + w0, used % width + d0), cell
     lookup = np.zeros(cells, dtype=np.intp)
     lookup[used] = np.arange(used.size)
     return pack(used // width + w0, used % width + d0), lookup[cell]
