@@ -17,7 +17,7 @@ from processors.base import Batch, Points
 from processors.noise import NoiseConfig, energy, lden, level
 from processors.waste import WasteConfig
 
-__all__ = ["agree", "rate", "time_pandas"]
+__all__ = ["Seconds", "agree", "stopwatch", "time_pandas"]
 
 HOUR = 3_600 * 10**9
 CHECKED = {
@@ -125,21 +125,26 @@ def _pandas_waste(pd: Any, batch: Batch) -> dict[str, Any]:
     return {"waste_state": hours}
 
 
-def time_pandas(kind: str, batch: Batch) -> tuple[float, dict[str, Any]] | None:
-    """Readings per second of the pandas equivalent, and its frames per measurement."""
+Seconds = tuple[float, float]  # wall clock, and CPU time of this process
+
+
+def stopwatch(begin: Seconds | None = None) -> Seconds:
+    """The clocks now, or the time elapsed since ``begin``."""
+    now = time.perf_counter(), time.process_time()
+    return now if begin is None else (now[0] - begin[0], now[1] - begin[1])
+
+
+def time_pandas(kind: str, batch: Batch) -> tuple[Seconds, dict[str, Any]] | None:
+    """Seconds the pandas equivalent takes, and its frames per measurement."""
     try:
         import pandas as pd  # noqa: PLC0415 - optional, benchmark only
     except ImportError:
         return None
     compute = {"air": _pandas_air, "noise": _pandas_noise, "waste": _pandas_waste}[kind]
     compute(pd, batch.take(np.arange(len(batch) // 10)))  # warm-up, as for the processor
-    begin = time.perf_counter()
+    begin = stopwatch()
     frames = compute(pd, batch)
-    return len(batch) / (time.perf_counter() - begin), frames
-
-
-def rate(timed: tuple[float, Any] | None) -> float:
-    return timed[0] if timed else 0.0
+    return stopwatch(begin), frames
 
 
 def agree(points: list[Points], frames: dict[str, Any]) -> bool:

@@ -4,13 +4,13 @@ Run: ``python -m benchmarks processors`` (or ``python -m benchmarks.processors [
 [--devices D] [--batches B] [--repeat R]``). Synthetic readings (one per device per interval, in
 time order, cut into B batches) go through ``process`` and a final ``flush``, after an untimed
 warm-up on the first batch (pandas gets the same on the first tenth); with R > 1 each side's
-best of R runs counts. The plain-Python reference (tests/processors/reference.py) runs on a
-subsample and its rate is reported as measured (it is linear in the readings). pandas
-(optional: ``pip install pandas``) computes the same output fields from all readings at once
-(see ``LEGEND``; it has no windows, watermark, late data or alert episodes), from the same
-statistics the processor keeps (sums, counts, minima, maxima; means derived from them; the three
-percentiles in one call), and the run checks that its values equal the processor's. A second
-table gives the memory one hour of 100 k devices' open windows holds (``memory``).
+best of R runs counts. ``x pandas`` compares wall-clock times, ``x pandas cpu`` the CPU times
+of this process (steadier on a shared host). The plain-Python reference
+(tests/processors/reference.py) runs on a subsample and its rate is reported as measured (it is
+linear in the readings). pandas (optional: ``pip install pandas``) computes the same output
+fields from all readings at once (see ``LEGEND`` and ``benchmarks.pandas_processors``), and
+the run checks that its values equal the processor's. A second table gives the memory one
+hour of 100 k devices' open windows holds (``memory``).
 
 Waste runs on fewer readings by default (2 M: 10 k bins x 200 readings at 15 min, 50 h): bins
 report every 15 min to 6 h, so 10 M bin readings is far beyond any city.
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from benchmarks.pandas_processors import agree, rate, time_pandas
+from benchmarks.pandas_processors import Seconds, agree, stopwatch, time_pandas
 from benchmarks.table import print_table
 from processors.air_index import AirConfig, AirProcessor
 from processors.base import Batch, Points, Processor
@@ -79,7 +79,7 @@ def synthetic(
 
 def time_processor(
     make: Callable[[], Processor], batch: Batch, batches: int
-) -> tuple[float, list[Points]]:
+) -> tuple[Seconds, list[Points]]:
     """Seconds to process the batch in ``batches`` parts and flush; the points emitted.
 
     A throwaway processor takes the first part before the clock starts (warm-up: a service
@@ -89,10 +89,15 @@ def time_processor(
     parts = [batch.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
     make().process(parts[0])
     processor = make()
-    begin = time.perf_counter()
+    begin = stopwatch()
     points = [p for part in parts for p in processor.process(part).points]
     points += processor.flush(2**62).points
-    return time.perf_counter() - begin, points
+    return stopwatch(begin), points
+
+
+def _best(runs: list[Seconds]) -> Seconds:
+    """The shortest wall-clock and the shortest CPU time of several runs."""
+    return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
 def time_reference(kind: str, batch: Batch) -> float:
@@ -151,24 +156,27 @@ def run(
 ) -> None:
     """Time each processor and print the table, then the memory table.
 
-    With ``repeat`` > 1 each side's best run counts (shared hosts vary from run to run).
+    With ``repeat`` > 1 each side's best run counts (shared hosts vary from run to run);
+    ``x pandas cpu`` compares the CPU time of this process, which other processes on the
+    host disturb less than the wall clock.
     """
     rows = []
     for kind, make in MAKERS.items():
         n = waste_readings if kind == "waste" else readings
         batch = synthetic(kind, n, devices)
-        runs = (time_processor(make, batch, batches) for _ in range(repeat))
-        seconds, points = min(runs, key=lambda run: run[0])
-        pandas = max((time_pandas(kind, batch) for _ in range(repeat)), key=rate)
-        mine = [f"{n:,}", f"{seconds:.2f}", f"{n / seconds:,.0f}", f"{sum(map(len, points)):,}"]
-        theirs = ["not installed", "-", "-"]
-        if pandas:
-            same = "yes" if agree(points, pandas[1]) else "NO"
-            theirs = [f"{pandas[0]:,.0f}", f"{n / seconds / pandas[0]:.1f}", same]
+        runs = [time_processor(make, batch, batches) for _ in range(repeat)]
+        (wall, cpu), points = _best([r[0] for r in runs]), runs[-1][1]
+        mine = [f"{n:,}", f"{wall:.2f}", f"{n / wall:,.0f}", f"{sum(map(len, points)):,}"]
+        theirs = ["not installed", "-", "-", "-"]
+        timed = [t for t in (time_pandas(kind, batch) for _ in range(repeat)) if t]
+        if timed:
+            (pd_wall, pd_cpu), frames = _best([t[0] for t in timed]), timed[-1][1]
+            same = "yes" if agree(points, frames) else "NO"
+            theirs = [f"{n / pd_wall:,.0f}", f"{pd_wall / wall:.1f}", f"{pd_cpu / cpu:.1f}", same]
         rows.append([kind, *mine, f"{time_reference(kind, batch):,.0f}", *theirs])
-        del batch, points, pandas
+        del batch, points, runs, timed
     header = ["processor", "readings", "seconds", "readings/s", "points", "reference/s"]
-    header += ["pandas/s", "x pandas", "same values"]
+    header += ["pandas/s", "x pandas", "x pandas cpu", "same values"]
     print_table(f"processors: {devices:,} devices, {batches} batches in time order", header, rows)
     print("\nWhat each processor and its pandas equivalent compute:")
     for kind, text in LEGEND.items():
