@@ -164,11 +164,14 @@ def run(
     for kind, make in MAKERS.items():
         n = waste_readings if kind == "waste" else readings
         batch = synthetic(kind, n, devices)
-        runs = [time_processor(make, batch, batches) for _ in range(repeat)]
+        runs, timed = [], []
+        for _ in range(repeat):  # alternating, so both sides meet the same host conditions
+            runs.append(time_processor(make, batch, batches))
+            if (pandas_run := time_pandas(kind, batch)) is not None:
+                timed.append(pandas_run)
         (wall, cpu), points = _best([r[0] for r in runs]), runs[-1][1]
         mine = [f"{n:,}", f"{wall:.2f}", f"{n / wall:,.0f}", f"{sum(map(len, points)):,}"]
         theirs = ["not installed", "-", "-", "-"]
-        timed = [t for t in (time_pandas(kind, batch) for _ in range(repeat)) if t]
         if timed:
             (pd_wall, pd_cpu), frames = _best([t[0] for t in timed]), timed[-1][1]
             same = "yes" if agree(points, frames) else "NO"
