@@ -138,7 +138,8 @@ class AirProcessor(WindowedProcessor):
         )
         self._calendar = LocalCalendar(self.config.timezone, (0,))
         self._hours = WindowStore(POLLUTANTS)
-        self._days = WindowStore(tuple(self.config.guidelines()))
+        self._day_stats = {name: ("count", "sum") for name in self.config.guidelines()}
+        self._days = WindowStore(self._day_stats)  # daily means only
         self.stores = {"hours": self._hours, "days": self._days}
 
     def _fold(self, batch: Batch) -> list[Points]:
@@ -149,7 +150,7 @@ class AirProcessor(WindowedProcessor):
         self._hours.fold(keys, hour * _HOUR_NS, (hour + 1) * _HOUR_NS, parts)
         day, _ = self._calendar.locate_hours(hour * _HOUR_NS)
         day_keys, day_index = group(day, device)
-        daily = regroup(day_index, day_keys.size, parts)
+        daily = regroup(day_index, day_keys.size, parts.select(self._day_stats))
         days, _ = unpack(day_keys)
         start = self._calendar.instants(days, 0)
         self._days.fold(day_keys, start, self._calendar.instants(days + 1, 0), daily)

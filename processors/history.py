@@ -14,7 +14,6 @@ from typing import Final
 import numpy as np
 
 from processors.base import Batch, BoolArray, Float64Array, Int32Array, Int64Array
-from processors.episodes import block_starts
 from processors.partials import IntpArray
 from processors.windows import Arrays
 
@@ -22,6 +21,7 @@ __all__ = ["Readings", "View"]
 
 _HOUR_NS: Final = 3_600 * 10**9
 _LATEST: Final = np.iinfo(np.int64).max
+_PROBES: Final = 4  # rows ``_last_before`` tries one by one before a pass over the column
 
 
 @dataclass(slots=True)
@@ -63,27 +63,25 @@ class Readings:
     def __len__(self) -> int:
         return int(self.time_ns.size)
 
-    def hour_end(self) -> Int64Array:
-        """End of each reading's UTC hour."""
-        return (self.time_ns // _HOUR_NS + 1) * _HOUR_NS
+    def due(self, watermark: int) -> IntpArray:
+        """Rows of the pending readings whose UTC hour has ended by ``watermark``."""
+        pending = np.flatnonzero(self.pending)
+        # an hour has ended when it started before the watermark's hour
+        closed = max(watermark // _HOUR_NS * _HOUR_NS, -(2**63))
+        return pending[self.time_ns[pending] < closed]
 
     def insert(self, new: Readings, floor: int) -> tuple[Readings, Int32Array, Int64Array]:
         """Merged readings with ``pending`` marked; the devices that got new readings, and
         the time of the earliest new reading of each."""
-        merged = self._concat(new)
-        order = merged._order()
-        merged = merged._take(order)
-        added = np.flatnonzero(order >= len(self))  # sorted, like the merged rows
+        merged, added = self._merge(new)
         first = added[np.r_[True, merged.device[added[1:]] != merged.device[added[:-1]]]]
         devices = merged.device[first]
         lo, hi = merged._blocks(devices)
         # From the earliest new reading's hour on, or the previous fill reading's hour (the
         # new reading may confirm an emptying there); never before the update floor.
-        prior = _last_before(~np.isnan(merged.fill), lo, first)
-        hour = merged.time_ns // _HOUR_NS * _HOUR_NS
-        dirty = np.where(
-            prior >= 0, np.minimum(hour[first], hour[np.maximum(prior, 0)]), hour[first]
-        )
+        prior = _last_before(merged.fill, lo, first)
+        start = merged.time_ns[np.where(prior >= 0, prior, first)]  # prior is earlier
+        dirty = start // _HOUR_NS * _HOUR_NS
         dirty = np.maximum(dirty, max(floor // _HOUR_NS * _HOUR_NS, -(2**63)))
         merged.pending[_ranges(merged._first_from(lo, hi, dirty), hi)] = True
         return merged, devices, merged.time_ns[first]
@@ -111,16 +109,26 @@ class Readings:
         return self.time_ns[row]
 
     def prune(self, cut: int) -> Readings:
-        """Drop readings before ``cut``, keeping each device's context (see ``around``)."""
-        codes = self.device[block_starts(self.device) == np.arange(len(self))]
-        rows = self._keep(codes, np.full(codes.size, cut, dtype=np.int64))
-        return self if rows.size == len(self) else self._take(rows)
+        """Drop readings before ``cut``, keeping each device's context (see ``around``).
+
+        Work is one pass to find the old rows, then proportional to them (plus the copy).
+        """
+        old = np.flatnonzero(self.time_ns < cut)  # per device, a prefix of its block
+        if not old.size:
+            return self
+        keep = np.ones(len(self), dtype=np.bool_)
+        keep[old] = False
+        for column in (self.fill, self.temperature):
+            valid = old[~np.isnan(column[old])]
+            last = np.diff(self.device[valid], append=-1) != 0  # codes are ≥ 0
+            keep[valid[last]] = True  # each device's last
+        return self if keep.all() else self._take(np.flatnonzero(keep))
 
     def _keep(self, codes: Int32Array, since: Int64Array) -> IntpArray:
         """The rows ``around`` selects, in order."""
         lo, hi = self._blocks(codes)
         cut = self._first_from(lo, hi, since)
-        context = [_last_before(~np.isnan(c), lo, cut) for c in (self.fill, self.temperature)]
+        context = [_last_before(c, lo, cut) for c in (self.fill, self.temperature)]
         keep = np.zeros(len(self), dtype=np.bool_)  # a mask: merges and dedups in one pass
         keep[_ranges(cut, hi)] = True
         for rows in context:
@@ -141,6 +149,35 @@ class Readings:
             lo = np.where(earlier, mid + 1, lo)
             hi = np.where(searching & ~earlier, mid, hi)
         return lo
+
+    def _merge(self, new: Readings) -> tuple[Readings, IntpArray]:
+        """These readings (sorted) and ``new``, sorted; and the rows the new ones landed in.
+
+        Readings mostly arrive in time order: when each new reading is later than every held
+        one of its device, the new ones are sorted alone and slotted in after their devices'
+        blocks (no copy of the held rows beyond the merge itself); otherwise everything is
+        sorted again.
+        """
+        inner = new._order()
+        device, time_ns = new.device[inner], new.time_ns[inner]
+        end = np.searchsorted(self.device, device, "right")  # after the device's block
+        before = np.maximum(end - 1, 0)
+        if len(self) and not np.all(
+            (end == 0) | (self.device[before] != device) | (self.time_ns[before] < time_ns)
+        ):
+            merged = self._concat(new)
+            order = merged._order()
+            return merged._take(order), np.flatnonzero(order >= len(self))
+        at = end + np.arange(len(new))  # where each (sorted) new reading lands
+        held = np.ones(len(self) + len(new), dtype=np.bool_)
+        held[at] = False
+        columns = []
+        for f in fields(self):
+            column = np.empty(held.size, dtype=getattr(self, f.name).dtype)
+            column[held] = getattr(self, f.name)
+            column[at] = getattr(new, f.name)[inner]
+            columns.append(column)
+        return Readings(*columns), at
 
     def _order(self) -> IntpArray:
         """Sort order by (device, time, fill, temperature); NaN sorts last."""
@@ -187,12 +224,26 @@ def _count_before(ordinal: Int64Array, row: IntpArray) -> Int64Array:
     return np.where(row > 0, ordinal[np.maximum(row - 1, 0)], 0)
 
 
-def _last_before(valid: BoolArray, lo: IntpArray, cut: IntpArray) -> IntpArray:
-    """Per block, the last ``valid`` row in ``[lo, cut)``, else -1."""
-    ordinal = np.cumsum(valid, dtype=np.int64)
-    count = _count_before(ordinal, cut)
-    found = count > _count_before(ordinal, lo)
-    return np.where(found, np.searchsorted(ordinal, count), -1).astype(np.intp)
+def _last_before(column: Float64Array, lo: IntpArray, cut: IntpArray) -> IntpArray:
+    """Per block, the last row in ``[lo, cut)`` where ``column`` is not NaN, else -1.
+
+    Looks a few rows back first (usually the row just before ``cut`` has a value); only
+    blocks still unresolved then take the pass over the whole column.
+    """
+    found = np.full(cut.size, -1, dtype=np.intp)
+    row, todo = cut - 1, cut > lo
+    for _ in range(_PROBES):
+        if not todo.any():
+            return found
+        hit = todo & ~np.isnan(column[np.maximum(row, 0)])
+        found[hit] = row[hit]
+        row -= 1
+        todo &= ~hit & (row >= lo)
+    ordinal = np.cumsum(~np.isnan(column), dtype=np.int64)
+    count = _count_before(ordinal, cut[todo])
+    later = count > _count_before(ordinal, lo[todo])
+    found[todo] = np.where(later, np.searchsorted(ordinal, count), -1)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

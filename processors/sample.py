@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.base import Float64Array, Int32Array, Int64Array
-from processors.partials import stable_order
+from processors.partials import stable_sort
 
 __all__ = ["SampleStore", "priority"]
 
@@ -70,8 +70,8 @@ class SampleStore:
         """
         if slot.size == 0:
             return
-        order = stable_order(slot)
-        slot, prio, value = slot[order], prio[order], value[order]
+        slot, order = stable_sort(slot)
+        prio, value = prio[order], value[order]
         first = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
         sizes = np.diff(np.r_[first, slot.size])
         touched, have = slot[first], self._count[slot[first]]
@@ -129,14 +129,21 @@ class SampleStore:
 
     def percentiles(self, slots: IntpArray, q: float) -> Float64Array:
         """The ``q``-th percentile of each slot's sample, linear interpolation (NumPy default)."""
+        return self.several_percentiles(slots, (q,))[0]
+
+    def several_percentiles(self, slots: IntpArray, qs: tuple[float, ...]) -> list[Float64Array]:
+        """``percentiles`` for each of ``qs``, sorting the samples once."""
         n = self._count[slots]
         ordered = np.sort(self._defined(self._values[slots], n, np.nan), axis=1)  # NaN last
-        position = q / 100.0 * (n - 1)
-        below = np.clip(np.floor(position).astype(np.intp), 0, ordered.shape[1] - 1)
-        above = np.clip(below + 1, 0, np.maximum(n - 1, 0))
         rows = np.arange(slots.size)
-        low, high = ordered[rows, below], ordered[rows, above]
-        return np.where(n > 0, _lerp(low, high, position - below), np.nan)
+        out = []
+        for q in qs:
+            position = q / 100.0 * (n - 1)
+            below = np.clip(np.floor(position).astype(np.intp), 0, ordered.shape[1] - 1)
+            above = np.clip(below + 1, 0, np.maximum(n - 1, 0))
+            low, high = ordered[rows, below], ordered[rows, above]
+            out.append(np.where(n > 0, _lerp(low, high, position - below), np.nan))
+        return out
 
     def state(self, slots: IntpArray) -> dict[str, npt.NDArray[np.generic]]:
         """Arrays to snapshot: the given slots, in that order (undefined entries blanked)."""

@@ -114,11 +114,13 @@ class WasteProcessor(WindowedProcessor):
         return [alerts]
 
     def _emit(self, watermark: int) -> list[Points]:
-        due = self._readings.pending & (self._readings.hour_end() <= watermark)
-        if not due.any():
+        due = self._readings.due(watermark)
+        if not due.size:
             return []
-        codes, first = np.unique(self._readings.device[due], return_index=True)
-        first_due = self._readings.time_ns[due][first] // _HOUR_NS * _HOUR_NS
+        device = self._readings.device[due]  # sorted
+        first = due[np.r_[True, device[1:] != device[:-1]]]
+        codes, first_due = self._readings.device[first], self._readings.time_ns[first]
+        first_due = first_due // _HOUR_NS * _HOUR_NS
         # what the due hours depend on: bin_full episodes look back ``rearm``, fresh fill
         # rates at most ``rate_points`` fill readings (older hours' rates are cached)
         since = np.minimum(
@@ -128,7 +130,9 @@ class WasteProcessor(WindowedProcessor):
         view = self._readings.around(codes, since)
         hours = derive_hours(view.readings, self.config, _per_row(view, codes, first_due))
         self._readings.rate[view.rows] = view.readings.rate
-        emit = hours.any_of(due[view.rows]) & hours.has_fill
+        is_due = np.zeros(len(self._readings), dtype=np.bool_)
+        is_due[due] = True
+        emit = hours.any_of(is_due[view.rows]) & hours.has_fill
         alerts, marked = hour_alerts(view.readings, hours, emit, self.config)
         self._readings.full_alerted[view.rows] = marked
         self._readings.pending[due] = False

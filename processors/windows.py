@@ -7,8 +7,9 @@ and it is emitted again (same device and start, so the rewrite overwrites); an o
 *late*: it goes to the ``late`` output and is counted, never folded in. Windows that ended before
 ``watermark - horizon`` can receive nothing more and are freed.
 
-Per window and field the state is ``count``, ``sum``, ``min`` and ``max`` of the valid values
-(energetic sums for dB are the ``sum`` of ``10^(L/10)``): they merge exactly, in any order.
+Per window and field the state is ``count``, ``sum``, ``min`` and ``max`` of the valid values, or
+the subset of them the processor emits (energetic sums for dB are the ``sum`` of ``10^(L/10)``):
+they merge exactly, in any order.
 A window is found through a sorted key index (``processors.partials.pack``) and keeps its state
 in a slot of column arrays; freed slots are reused.
 """
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.base import Float64Array, Int32Array, Int64Array
-from processors.partials import IntpArray, Partials, unpack
+from processors.partials import STATS, IntpArray, Partials, Stats, unpack
 from processors.sample import SampleStore, UInt64Array
 
 __all__ = ["Arrays", "Closed", "EventClock", "WindowStore"]
@@ -109,12 +110,13 @@ class Closed:
         """Maximum, NaN where there were no readings."""
         return self._finite(self.store.columns[name + ".max"][self.slots])
 
-    def percentile(self, q: float) -> Float64Array:
-        """Percentile of the window's bounded sample (see ``processors.sample``)."""
+    def percentiles(self, *qs: float) -> list[Float64Array]:
+        """Percentiles of the windows' bounded samples (see ``processors.sample``), one array
+        per ``q``."""
         if self.store.sample is None:
             msg = "this window store keeps no sample"
             raise TypeError(msg)
-        return self.store.sample.percentiles(self.slots, q)
+        return self.store.sample.several_percentiles(self.slots, qs)
 
     @staticmethod
     def _finite(values: Float64Array) -> Float64Array:
@@ -124,8 +126,9 @@ class Closed:
 class WindowStore:
     """Slots of per-(device, window) state, found through a sorted key index."""
 
-    def __init__(self, fields: tuple[str, ...], sample_size: int = 0) -> None:
-        self.fields = fields
+    def __init__(self, fields: tuple[str, ...] | Stats, sample_size: int = 0) -> None:
+        """``fields`` names the statistics kept per field, or the fields that keep all."""
+        self.fields = dict.fromkeys(fields, STATS) if isinstance(fields, tuple) else dict(fields)
         self.sample = SampleStore(sample_size) if sample_size else None
         self._keys: Int64Array = np.empty(0, dtype=np.int64)  # sorted
         self._slots: IntpArray = np.empty(0, dtype=np.intp)  # slot of each key
@@ -150,11 +153,15 @@ class WindowStore:
         self._slots = np.insert(self._slots, pos[~hit], slots[~hit])
         c = self.columns
         c["start"][slots], c["end"][slots] = start, end
-        for name in self.fields:
-            c[name + ".count"][slots] += parts.count[name]
-            c[name + ".sum"][slots] += parts.total[name]
-            c[name + ".min"][slots] = np.minimum(c[name + ".min"][slots], parts.low[name])
-            c[name + ".max"][slots] = np.maximum(c[name + ".max"][slots], parts.high[name])
+        for name, kept in self.fields.items():
+            if "count" in kept:
+                c[name + ".count"][slots] += parts.count[name]
+            if "sum" in kept:
+                c[name + ".sum"][slots] += parts.total[name]
+            if "min" in kept:
+                c[name + ".min"][slots] = np.minimum(c[name + ".min"][slots], parts.low[name])
+            if "max" in kept:
+                c[name + ".max"][slots] = np.maximum(c[name + ".max"][slots], parts.high[name])
         c["dirty"][slots] = True
         return slots
 
@@ -165,7 +172,10 @@ class WindowStore:
         if self.sample is None:
             return
         valid = ~np.isnan(value)
-        self.sample.merge(slots[index[valid]], prio[valid], value[valid])
+        if valid.all():  # the common case: no compacted copies
+            self.sample.merge(slots[index], prio, value)
+        else:
+            self.sample.merge(slots[index[valid]], prio[valid], value[valid])
 
     def take_closed(self, watermark: int) -> Closed:
         """Updated windows that end at or before ``watermark``; they stop being dirty."""
@@ -207,9 +217,9 @@ class WindowStore:
             ("end", np.int64),
             ("dirty", np.bool_),
         ]
-        for name in self.fields:
-            layout += [(name + ".count", np.int64), (name + ".sum", np.float64)]
-            layout += [(name + ".min", np.float64), (name + ".max", np.float64)]
+        for name, kept in self.fields.items():
+            for stat in (s for s in STATS if s in kept):
+                layout.append((f"{name}.{stat}", np.int64 if stat == "count" else np.float64))
         return layout
 
     def _allocate(self, n: int) -> IntpArray:
