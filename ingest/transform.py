@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from paho.mqtt.client import topic_matches_sub
 
 from ingest.dedup import Deduplicator, Key
 from ingest.envelopes import ENVELOPES
@@ -23,6 +22,7 @@ from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
 from ingest.model import Device, Kind, Message, Network, Uplink
 from ingest.readings import DecodedBatch, Decoder, IntColumn
 from ingest.registry import Registry
+from ingest.routes import Router
 from ingest.schema import FIELDS
 from ingest.settings import SourceSettings
 from ingest.sinks.deadletter import DeadLetter
@@ -78,11 +78,10 @@ class Transformer:
         quality: QualityChecker,
         max_message_bytes: int,
     ) -> None:
-        self._routes = [(s.topic, s.network) for s in sources]
+        self._router = Router([(s.topic, s.network) for s in sources])
         self._quality = quality
         self._max_bytes = max_message_bytes
         self.last_seen_ns: dict[Network, int] = {}  # newest receive time per network
-        self._route_cache: dict[str, Network | None] = {}
         self._registry = registry
         self._decoders = decoders
         self._dedup = dedup
@@ -106,7 +105,7 @@ class Transformer:
 
     # -- per message: route, envelope, registry, dedup ---------------------------------------
     def _accept(self, index: int, message: Message, prepared: Prepared) -> _Accepted | None:
-        network = self._route(message.topic)
+        network = self._router.route(message.topic)
         try:
             if network is None:
                 raise EnvelopeError(
@@ -134,16 +133,6 @@ class Transformer:
             return None
         prepared.keys.append(key)
         return _Accepted(index, uplink, device)
-
-    def _route(self, topic: str) -> Network | None:
-        if topic not in self._route_cache:
-            if len(self._route_cache) > 100_000:
-                self._route_cache.clear()
-            self._route_cache[topic] = next(
-                (network for pattern, network in self._routes if topic_matches_sub(pattern, topic)),
-                None,
-            )
-        return self._route_cache[topic]
 
     # -- per group: decode, validate, lines ---------------------------------------------------
     def _decode_group(

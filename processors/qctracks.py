@@ -125,7 +125,7 @@ class Track:
 
     def _reserve(self, size: int) -> None:
         capacity = self.last_t.shape[0]
-        extra = max(size, 2 * capacity) - capacity
+        extra = max(size, capacity + capacity // 4) - capacity  # amortised, little slack
         for name, (fill, dtype) in _LAYOUT.items() if size > capacity else ():
             column = getattr(self, name)
             pad = np.full((extra, *column.shape[1:]), fill, dtype=dtype)
