@@ -49,6 +49,7 @@ __all__ = ["Revision", "SequencePass", "Track"]
 
 _NEVER: Final = np.iinfo(np.int64).min
 _NO_ROW: Final = -1
+_SHORTEST_FLAT: Final = 3  # readings in the shortest flat-line window
 _FIRST_WIDTH: Final = 2  # ring columns of a new track (a median interval needs two readings)
 
 # Per-row state columns: fill value of a device without readings, and dtype.
@@ -225,12 +226,15 @@ class SequencePass:
         t.run_lo[d], t.run_hi[d] = np.where(extend, low, xs), np.where(extend, high, xs)
         t.run_len[d] = np.where(extend, t.run_len[d] + 1, 1)
         t.run_flagged[d] &= extend
-        # ioos_qc: window = threshold // median interval samples before the reading, plus it
-        interval = _median_interval(t.ring_t[d])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            need_suspect = np.maximum(np.floor(suspect_s / interval), 2) + 1
-            need_fail = np.maximum(np.floor(fail_s / interval), 2) + 1
+        # ioos_qc: window = threshold // median interval samples before the reading, plus it;
+        # at least 3, so shorter runs pass whatever the interval (and skip computing it)
         length = t.run_len[d]
+        interval = np.full(d.size, np.nan)
+        long = length >= _SHORTEST_FLAT
+        interval[long] = _median_interval(t.ring_t[d[long]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            need_suspect = np.maximum(np.floor(suspect_s / interval), _SHORTEST_FLAT - 1) + 1
+            need_fail = np.maximum(np.floor(fail_s / interval), _SHORTEST_FLAT - 1) + 1
         flags = np.where(length >= need_suspect, SUSPECT, PASS)
         flags = np.where(length >= need_fail, FAIL, flags).astype(np.uint8)
         start = (length >= need_suspect) & ~t.run_flagged[d]
