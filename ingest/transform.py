@@ -167,9 +167,8 @@ class Transformer:
     def _add(
         prepared: Prepared, origin: npt.NDArray[np.int64], lines: list[tuple[int, str]]
     ) -> None:
-        for row, line in lines:
-            prepared.lines.append(line)
-            prepared.origins.append(int(origin[row]))
+        prepared.lines += [line for _, line in lines]
+        prepared.origins += origin[[row for row, _ in lines]].tolist()
 
 
 def _kind_columns(kind: Kind, batch: DecodedBatch) -> dict[str, npt.NDArray[np.float64]]:
@@ -219,7 +218,9 @@ def _links(
     decoded = np.zeros(len(members), dtype=bool)
     decoded[batch.rows] = True
     kept = [m for m, ok in zip(members, decoded.tolist(), strict=True) if ok]
-    best = [m.uplink.gateways[0] if m.uplink.gateways else None for m in kept]
+    rssi, snr, gateways, f_cnt = np.ascontiguousarray(
+        np.array([_radio(m.uplink) for m in kept], dtype=np.float64).reshape(-1, 4).T
+    )
     battery = np.full(len(members), np.nan)
     if "battery_v" in batch.columns:
         battery[batch.rows[::-1]] = batch.columns["battery_v"][::-1]  # first row per uplink wins
@@ -227,15 +228,25 @@ def _links(
         device=np.array([m.device.code for m in kept], dtype=np.int32),
         time_ns=np.array([m.uplink.time_ns for m in kept], dtype=np.int64),
         networks=[m.uplink.network for m in kept],
-        rssi=np.array([np.nan if g is None or g.rssi is None else g.rssi for g in best]),
-        snr=np.array([np.nan if g is None or g.snr is None else g.snr for g in best]),
-        gateways=np.array([len(m.uplink.gateways) or np.nan for m in kept], dtype=np.float64),
-        f_cnt=np.array(
-            [np.nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in kept], dtype=np.float64
-        ),
+        rssi=rssi,
+        snr=snr,
+        gateways=gateways,
+        f_cnt=f_cnt,
         battery_v=battery[decoded],
         qc_suspect=_per_uplink(batch.rows, flagged[0], len(members))[decoded],
         qc_fail=_per_uplink(batch.rows, flagged[1], len(members))[decoded],
+    )
+
+
+def _radio(uplink: Uplink) -> tuple[float, float, float, float]:
+    """RSSI and SNR of the best gateway, gateway count and frame counter (NaN: not reported)."""
+    gateways, nan = uplink.gateways, np.nan
+    best = gateways[0] if gateways else None
+    return (
+        nan if best is None or best.rssi is None else best.rssi,
+        nan if best is None or best.snr is None else best.snr,
+        len(gateways) or nan,
+        nan if uplink.f_cnt is None else uplink.f_cnt,
     )
 
 
