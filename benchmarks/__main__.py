@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import end_to_end, influx_clients, latency, mqtt_clients, processors, state
+from benchmarks import (
+    end_to_end,
+    influx_clients,
+    latency,
+    mqtt_clients,
+    processors,
+    state,
+    transform,
+)
 
 BENCHES = {
     "mqtt_clients": mqtt_clients.run,
     "influx_clients": influx_clients.run,
+    "transform": transform.run,
     "end_to_end": end_to_end.run,
     "latency": latency.run,
     "state": state.run,

@@ -87,6 +87,11 @@ class Transformer:
         self._dedup = dedup
         self._device_tags = device_tags
 
+    @property
+    def device_tags(self) -> Sequence[str]:
+        """The escaped tag suffix per device code."""
+        return self._device_tags
+
     def use_registry(self, registry: Registry, device_tags: Sequence[str]) -> None:
         """Switch to a reloaded registry (codes of known devices unchanged)."""
         self._registry = registry
