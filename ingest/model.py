@@ -2,6 +2,8 @@
 
 The per-message values an envelope builds (``Uplink``, ``Gateway``, ``SenmlRecord``) are frozen
 msgspec structs: created several times per message, they cost a fifth of a frozen dataclass.
+They never take part in a reference cycle, so the garbage collector does not track them
+(``gc=False``, as the envelopes' decoding structs).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class Message:
     partition: int = 0
 
 
-class Gateway(msgspec.Struct, frozen=True):
+class Gateway(msgspec.Struct, frozen=True, gc=False):
     """The best reception of an uplink at one gateway."""
 
     gateway_id: str
@@ -88,7 +90,7 @@ class Gateway(msgspec.Struct, frozen=True):
     snr: float | None
 
 
-class SenmlRecord(msgspec.Struct, frozen=True):
+class SenmlRecord(msgspec.Struct, frozen=True, gc=False):
     """A resolved SenML record (RFC 8428 §4.6): base fields applied, absolute time.
 
     ``name`` is the record's own name with the device's base name removed
@@ -101,7 +103,7 @@ class SenmlRecord(msgspec.Struct, frozen=True):
     time_ns: int
 
 
-class Uplink(msgspec.Struct, frozen=True):
+class Uplink(msgspec.Struct, frozen=True, gc=False):
     """A network server's uplink, normalised: what every envelope yields."""
 
     network: Network

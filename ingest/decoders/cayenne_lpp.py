@@ -96,7 +96,7 @@ LPP_TYPES: Final[Mapping[int, LppType]] = {
 }
 
 
-class LppItem(msgspec.Struct, frozen=True):
+class LppItem(msgspec.Struct, frozen=True, gc=False):
     """One decoded item of an LPP frame (a struct: several are built per uplink)."""
 
     channel: int

@@ -24,7 +24,7 @@ from ingest.model import Message, SenmlRecord
 __all__ = ["decode_pack"]
 
 
-class _Record(msgspec.Struct, frozen=True):
+class _Record(msgspec.Struct, frozen=True, gc=False):
     """One SenML record with the JSON labels of RFC 8428 §4.3 that resolution uses."""
 
     bn: str | None = None
