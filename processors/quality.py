@@ -94,7 +94,7 @@ class QualityChecker:
         flags: dict[str, UInt8Array] = {}
         for name, x in values.items():
             parts = [_incoming(qc.get(name), x), cross.get(name, _incoming(None, x))]
-            spec = specs.get(name)
+            spec, run = specs.get(name), None
             if spec is not None:
                 span = spec.fail_span or (limits[name].low, limits[name].high)
                 parts.append(gross_range(x, span, spec.suspect_span))
@@ -105,7 +105,7 @@ class QualityChecker:
                 )
                 parts += [] if run is None else [run.spike, run.roc, run.flat]
             flags[name] = np.where(np.isnan(x), MISSING, combine(*parts)).astype(np.uint8)
-            if spec is not None and run is not None:
+            if run is not None:
                 run.settle(flags[name])
         if "fill_pct" in flags and "distance_mm" in flags:
             flags["fill_pct"] = combine(flags["fill_pct"], flags["distance_mm"])
