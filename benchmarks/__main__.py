@@ -11,12 +11,14 @@ from benchmarks import (
     mqtt_clients,
     processors,
     state,
+    transform,
     webhooks,
 )
 
 BENCHES = {
     "mqtt_clients": mqtt_clients.run,
     "influx_clients": influx_clients.run,
+    "transform": transform.run,
     "end_to_end": end_to_end.run,
     "latency": latency.run,
     "state": state.run,

@@ -14,11 +14,13 @@ Peak RSS and CPU seconds of the consumer process come from /proc.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.table import print_table
@@ -30,11 +32,14 @@ from simulators.servers.process import CONFIG_DIR
 from simulators.servers.service import CityIngest
 from simulators.stream import MIXED, Scenario, generate
 
+__all__ = ["generate_messages", "run"]
+
 _CLOCK_TICKS = 100  # USER_HZ on Linux
 _CEILING = "bench-ceiling"
 
 
-def _messages(workdir: Path, count: int, seed: int) -> list[tuple[str, bytes]]:
+def generate_messages(workdir: Path, count: int, seed: int) -> list[tuple[str, bytes]]:
+    """``count`` uplinks of the 900-device fleet in ``workdir`` (created on first use)."""
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     devices = load_or_create_fleet(workdir / "devices.csv", 300, 1, decoders)
     start = 1_700_000_000_000_000_000 + seed * 10**15  # a fresh stretch of time per run
@@ -119,7 +124,7 @@ def _peak_rss_kib(pid: int) -> int:
 
 
 def run(count: int = 100_000, repetitions: int = 3) -> None:
-    rows: dict[str, list[tuple[float, int, float]]] = {
+    rows: dict[str, list[tuple[float, int, float, float, float]]] = {
         "ceiling (mosquitto_sub)": [],
         "city-ingest (ack after write)": [],
     }
@@ -130,12 +135,15 @@ def run(count: int = 100_000, repetitions: int = 3) -> None:
     ):
         workdir = Path(tmp)
         influx.create_database("city")
-        batches = [_messages(workdir, count, seed) for seed in range(1, repetitions + 1)]
+        batches = [generate_messages(workdir, count, seed) for seed in range(1, repetitions + 1)]
+        servers = (broker.pid, influx.pid)
         with CityIngest(workdir, mqtt_port=broker.port, influx_url=influx.url) as service:
             for messages in batches:
-                rows["ceiling (mosquitto_sub)"].append(_ceiling(broker.port, messages))
+                rows["ceiling (mosquitto_sub)"].append(
+                    _with_servers(servers, lambda m=messages: _ceiling(broker.port, m))
+                )
                 rows["city-ingest (ack after write)"].append(
-                    _service(service, broker.port, messages)
+                    _with_servers(servers, lambda m=messages: _service(service, broker.port, m))
                 )
     ceiling = statistics.median(r[0] for r in rows["ceiling (mosquitto_sub)"])
     table = []
@@ -150,11 +158,34 @@ def run(count: int = 100_000, repetitions: int = 3) -> None:
                 f"{rate / ceiling:.2f}",
                 f"{rss / 1024:.0f} MiB" if rss else "-",
                 f"{cpu:.1f}" if cpu else "-",
+                f"{statistics.median(r[3] for r in results):.1f}",
+                f"{statistics.median(r[4] for r in results):.1f}",
                 " ".join(f"{r[0]:,.0f}" for r in results),
             )
         )
     print_table(
-        f"End to end, {count:,} uplinks per run, {repetitions} interleaved runs",
-        ("consumer", "msg/s (median)", "× ceiling", "peak RSS", "CPU s", "runs"),
+        f"End to end, {count:,} uplinks per run, {repetitions} interleaved runs (CPU s: "
+        "the consumer's, Mosquitto's and influxd's during the run; the host has "
+        f"{os.cpu_count()} CPUs)",
+        (
+            "consumer",
+            "msg/s (median)",
+            "× ceiling",
+            "peak RSS",
+            "CPU s",
+            "broker CPU s",
+            "influxd CPU s",
+            "runs",
+        ),
         table,
     )
+
+
+def _with_servers(
+    pids: tuple[int, int], measure: Callable[[], tuple[float, int, float]]
+) -> tuple[float, int, float, float, float]:
+    """``measure()`` and the CPU seconds the broker and the database spent meanwhile."""
+    before = [_cpu_seconds(pid) for pid in pids]
+    result = measure()
+    broker, influx = (_cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True))
+    return (*result, broker, influx)

@@ -23,6 +23,7 @@ __all__ = ["FieldType", "LineSpec", "escape_tag", "format_lines", "quote_string"
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_INT64_LIMIT = 2.0**63  # floats below it convert to int64 exactly
 
 
 class FieldType(Enum):
@@ -58,37 +59,55 @@ def format_lines(
 ) -> list[tuple[int, str]]:
     """Lines for rows whose fields are not all missing, as (row index, line) pairs.
 
-    ``tags[i]`` is the already escaped ``,key=value...`` suffix for row ``i``.
+    ``tags[i]`` is the already escaped ``,key=value...`` suffix for row ``i``. The field sets
+    are joined a column at a time: a few list passes instead of a join per row.
     """
-    rendered = [_render(spec, values) for spec, values in fields.items()]
+    field_sets: list[str | None] = [None] * len(tags)
+    for spec, values in fields.items():
+        field_sets = _joined(field_sets, _render(spec, values))
     head = measurement.translate(_MEASUREMENT_ESCAPES)
-    out: list[tuple[int, str]] = []
-    for row, (tag, stamp) in enumerate(zip(tags, time_ns.tolist(), strict=True)):
-        parts = [part for column in rendered if (part := column[row]) is not None]
-        if parts:
-            out.append((row, f"{head}{tag} {','.join(parts)} {stamp}"))
-    return out
+    return [
+        (row, f"{head}{tag} {field_set} {stamp}")
+        for row, (tag, field_set, stamp) in enumerate(
+            zip(tags, field_sets, time_ns.tolist(), strict=True)
+        )
+        if field_set is not None
+    ]
+
+
+def _joined(left: list[str | None], right: list[str | None]) -> list[str | None]:
+    """Per row, the two field texts joined by a comma, or the one that is there."""
+    if None not in left and None not in right:
+        return [f"{a},{b}" for a, b in zip(left, right, strict=True)]
+    return [
+        b if a is None else a if b is None else f"{a},{b}" for a, b in zip(left, right, strict=True)
+    ]
 
 
 def _render(
     spec: LineSpec, values: npt.NDArray[np.generic] | Sequence[str | None]
 ) -> list[str | None]:
+    """``key=value`` per row, ``None`` where the value is missing (NaN, ±inf or ``None``)."""
     key = escape_tag(spec.key)
     if spec.type is FieldType.STRING:
         return [None if v is None else f"{key}={quote_string(str(v))}" for v in values]
     array = np.asarray(values, dtype=np.float64)
     present = np.isfinite(array)
-    items = array.tolist()
+    rendered: list[str | None]
     if spec.type is FieldType.FLOAT:
-        return [
-            f"{key}={v!r}" if ok else None for v, ok in zip(items, present.tolist(), strict=True)
-        ]
-    if spec.type is FieldType.INT:
-        return [
-            f"{key}={int(v)}i" if ok else None
-            for v, ok in zip(items, present.tolist(), strict=True)
-        ]
-    return [
-        f"{key}={'true' if v else 'false'}" if ok else None
-        for v, ok in zip(items, present.tolist(), strict=True)
-    ]
+        rendered = [f"{key}={v!r}" for v in array.tolist()]
+    elif spec.type is FieldType.INT:
+        rendered = [f"{key}={v}i" for v in _integers(np.where(present, array, 0.0))]
+    else:
+        true, false = f"{key}=true", f"{key}=false"
+        rendered = [true if v else false for v in array.tolist()]
+    for row in np.flatnonzero(~present).tolist():
+        rendered[row] = None
+    return rendered
+
+
+def _integers(array: npt.NDArray[np.float64]) -> list[int]:
+    """The values truncated toward zero, as ``int()`` does."""
+    if np.abs(array).max(initial=0.0) < _INT64_LIMIT:
+        return array.astype(np.int64).tolist()  # type: ignore[no-any-return]
+    return [int(v) for v in array.tolist()]

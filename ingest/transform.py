@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from paho.mqtt.client import topic_matches_sub
 
 from ingest.dedup import Deduplicator, Key
 from ingest.envelopes import ENVELOPES
@@ -23,6 +22,7 @@ from ingest.lineprotocol import FieldType, LineSpec, escape_tag, format_lines
 from ingest.model import Device, Kind, Message, Network, Uplink
 from ingest.readings import DecodedBatch, Decoder, IntColumn
 from ingest.registry import Registry
+from ingest.routes import Router
 from ingest.schema import FIELDS
 from ingest.settings import SourceSettings
 from ingest.sinks.deadletter import DeadLetter
@@ -78,15 +78,19 @@ class Transformer:
         quality: QualityChecker,
         max_message_bytes: int,
     ) -> None:
-        self._routes = [(s.topic, s.network) for s in sources]
+        self._router = Router([(s.topic, s.network) for s in sources])
         self._quality = quality
         self._max_bytes = max_message_bytes
         self.last_seen_ns: dict[Network, int] = {}  # newest receive time per network
-        self._route_cache: dict[str, Network | None] = {}
         self._registry = registry
         self._decoders = decoders
         self._dedup = dedup
         self._device_tags = device_tags
+
+    @property
+    def device_tags(self) -> Sequence[str]:
+        """The escaped tag suffix per device code."""
+        return self._device_tags
 
     def use_registry(self, registry: Registry, device_tags: Sequence[str]) -> None:
         """Switch to a reloaded registry (codes of known devices unchanged)."""
@@ -106,7 +110,7 @@ class Transformer:
 
     # -- per message: route, envelope, registry, dedup ---------------------------------------
     def _accept(self, index: int, message: Message, prepared: Prepared) -> _Accepted | None:
-        network = self._route(message.topic)
+        network = self._router.route(message.topic)
         try:
             if network is None:
                 raise EnvelopeError(
@@ -134,16 +138,6 @@ class Transformer:
             return None
         prepared.keys.append(key)
         return _Accepted(index, uplink, device)
-
-    def _route(self, topic: str) -> Network | None:
-        if topic not in self._route_cache:
-            if len(self._route_cache) > 100_000:
-                self._route_cache.clear()
-            self._route_cache[topic] = next(
-                (network for pattern, network in self._routes if topic_matches_sub(pattern, topic)),
-                None,
-            )
-        return self._route_cache[topic]
 
     # -- per group: decode, validate, lines ---------------------------------------------------
     def _decode_group(
@@ -178,9 +172,8 @@ class Transformer:
     def _add(
         prepared: Prepared, origin: npt.NDArray[np.int64], lines: list[tuple[int, str]]
     ) -> None:
-        for row, line in lines:
-            prepared.lines.append(line)
-            prepared.origins.append(int(origin[row]))
+        prepared.lines += [line for _, line in lines]
+        prepared.origins += origin[[row for row, _ in lines]].tolist()
 
 
 def _kind_columns(kind: Kind, batch: DecodedBatch) -> dict[str, npt.NDArray[np.float64]]:
@@ -230,7 +223,9 @@ def _links(
     decoded = np.zeros(len(members), dtype=bool)
     decoded[batch.rows] = True
     kept = [m for m, ok in zip(members, decoded.tolist(), strict=True) if ok]
-    best = [m.uplink.gateways[0] if m.uplink.gateways else None for m in kept]
+    rssi, snr, gateways, f_cnt = np.ascontiguousarray(
+        np.array([_radio(m.uplink) for m in kept], dtype=np.float64).reshape(-1, 4).T
+    )
     battery = np.full(len(members), np.nan)
     if "battery_v" in batch.columns:
         battery[batch.rows[::-1]] = batch.columns["battery_v"][::-1]  # first row per uplink wins
@@ -238,15 +233,25 @@ def _links(
         device=np.array([m.device.code for m in kept], dtype=np.int32),
         time_ns=np.array([m.uplink.time_ns for m in kept], dtype=np.int64),
         networks=[m.uplink.network for m in kept],
-        rssi=np.array([np.nan if g is None or g.rssi is None else g.rssi for g in best]),
-        snr=np.array([np.nan if g is None or g.snr is None else g.snr for g in best]),
-        gateways=np.array([len(m.uplink.gateways) or np.nan for m in kept], dtype=np.float64),
-        f_cnt=np.array(
-            [np.nan if m.uplink.f_cnt is None else m.uplink.f_cnt for m in kept], dtype=np.float64
-        ),
+        rssi=rssi,
+        snr=snr,
+        gateways=gateways,
+        f_cnt=f_cnt,
         battery_v=battery[decoded],
         qc_suspect=_per_uplink(batch.rows, flagged[0], len(members))[decoded],
         qc_fail=_per_uplink(batch.rows, flagged[1], len(members))[decoded],
+    )
+
+
+def _radio(uplink: Uplink) -> tuple[float, float, float, float]:
+    """RSSI and SNR of the best gateway, gateway count and frame counter (NaN: not reported)."""
+    gateways, nan = uplink.gateways, np.nan
+    best = gateways[0] if gateways else None
+    return (
+        nan if best is None or best.rssi is None else best.rssi,
+        nan if best is None or best.snr is None else best.snr,
+        len(gateways) or nan,
+        nan if uplink.f_cnt is None else uplink.f_cnt,
     )
 
 

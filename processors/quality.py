@@ -94,18 +94,19 @@ class QualityChecker:
         flags: dict[str, UInt8Array] = {}
         for name, x in values.items():
             parts = [_incoming(qc.get(name), x), cross.get(name, _incoming(None, x))]
-            spec = specs.get(name)
+            spec, run = specs.get(name), None
             if spec is not None:
                 span = spec.fail_span or (limits[name].low, limits[name].high)
                 parts.append(gross_range(x, span, spec.suspect_span))
                 if spec.climatology is not None:
                     parts.append(climatology(x, time_ns, spec.climatology))
-                parts += self._sequence(
+                run = self._sequence(
                     (kind, name), spec, device=device, time_ns=time_ns, x=x, revised=revised
                 )
+                parts += [] if run is None else [run.spike, run.roc, run.flat]
             flags[name] = np.where(np.isnan(x), MISSING, combine(*parts)).astype(np.uint8)
-            if (kind, name) in self._tracks:
-                self._tracks[kind, name].settle(np.unique(device), flags[name])
+            if run is not None:
+                run.settle(flags[name])
         if "fill_pct" in flags and "distance_mm" in flags:
             flags["fill_pct"] = combine(flags["fill_pct"], flags["distance_mm"])
         return QcResult(flags, _revision_points(kind, revised))
@@ -129,13 +130,12 @@ class QualityChecker:
                 "differs from the snapshot's",
                 "restore with the history it was taken with, or start without the snapshot",
             )
-        self._tracks = {}
+        columns: dict[tuple[Kind, str], dict[str, np.ndarray]] = {}
         for key, array in arrays.items():
             kind, name, column = key.split(":")
-            track = self._tracks.setdefault((Kind(kind), name), Track.empty(self.config.history))
-            setattr(track, column, array)
-        for track in self._tracks.values():
-            track.ring_row = np.full(track.ring_t.shape, -1, dtype=np.int64)
+            columns.setdefault((Kind(kind), name), {})[column] = array
+        history = self.config.history
+        self._tracks = {key: Track.restored(history, state) for key, state in columns.items()}
 
     def _sequence(
         self,
@@ -146,21 +146,24 @@ class QualityChecker:
         time_ns: Int64Array,
         x: Float64Array,
         revised: list[Revision],
-    ) -> list[UInt8Array]:
+    ) -> SequencePass | None:
         """Spike, rate-of-change and flat-line flags, one rank of readings per device at a time."""
         if spec.spike is None and spec.rate_of_change is None and spec.flat_line is None:
-            return []
+            return None
         track = self._tracks.setdefault(key, Track.empty(self.config.history))
-        track.reserve(int(device.max(initial=-1)) + 1)
-        missing = np.full(x.size, MISSING, dtype=np.uint8)
-        flags = (missing, missing.copy(), missing.copy())
-        run = SequencePass(track, spec, self.config.spike_method, key[1], *flags, revised)
         rows = np.flatnonzero(~np.isnan(x))
         rows = rows[np.lexsort((time_ns[rows], device[rows]))]
+        slot = np.full(x.size, -1, dtype=np.int64)
+        slot[rows] = track.rows_of(device[rows])
+        missing = np.full(x.size, MISSING, dtype=np.uint8)
+        flags = (missing, missing.copy(), missing.copy())
+        run = SequencePass(
+            track, spec, self.config.spike_method, key[1], *flags, revised, np.unique(slot[rows])
+        )
         rank = np.arange(rows.size) - block_starts(device[rows])
         for r in range(int(rank.max(initial=-1)) + 1):
-            run.step(rows[rank == r], device, time_ns, x)
-        return list(flags)
+            run.step(rows[rank == r], slot, time_ns, x)
+        return run
 
 
 def _incoming(qc: UInt8Array | None, x: Float64Array) -> UInt8Array:

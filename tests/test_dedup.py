@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from ingest.dedup import Deduplicator
 from ingest.model import Gateway, Network, SenmlRecord, Uplink

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
+import msgspec
+
 from ingest.decoders.batch import decode_each
 from ingest.decoders.config import ChannelSpec
 from ingest.decoders.details import LENGTH_MISMATCH, LPP_TYPE_MISMATCH, LPP_UNKNOWN_TYPE
@@ -94,9 +96,8 @@ LPP_TYPES: Final[Mapping[int, LppType]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LppItem:
-    """One decoded item of an LPP frame."""
+class LppItem(msgspec.Struct, frozen=True, gc=False):
+    """One decoded item of an LPP frame (a struct: several are built per uplink)."""
 
     channel: int
     type_id: int

@@ -7,6 +7,7 @@ JSON path at fault; nothing else escapes.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -46,6 +47,7 @@ _DEPTH_STEPS: Final = bytes(
     {ord("["): 1, ord("{"): 1, ord("]"): 0xFF, ord("}"): 0xFF}.get(b, 0) for b in range(256)
 )
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_OPENERS: Final = bytes(b for b in range(256) if b not in b"[{")
 _SHAPES: Final = {
     "object": (b"{", "envelope.not_an_object"),
     "array": (b"[", "envelope.not_an_array"),
@@ -106,7 +108,7 @@ def _check_utf8(payload: bytes) -> None:
 
 
 def _check_depth(payload: bytes) -> None:
-    if payload.count(b"{") + payload.count(b"[") <= _MAX_DEPTH:
+    if len(payload.translate(None, _NOT_OPENERS)) <= _MAX_DEPTH:
         return  # cannot nest deeper than it has opening brackets
     brackets = _JSON_STRING.sub(b"", payload).translate(_DEPTH_STEPS, _NOT_BRACKETS)
     if brackets and int(np.frombuffer(brackets, dtype=np.int8).cumsum().max()) > _MAX_DEPTH:
@@ -133,7 +135,7 @@ def parse_time(text: str, path: str) -> int:
         raise _bad_time(text, path)
     year, month, day, hour, minute, second, fraction, sign, off_hour, off_minute = match.groups()
     try:
-        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+        days = _days(year, month, day)
     except ValueError:
         raise _bad_time(text, path) from None
     clock = _clock(hour, minute, second)
@@ -142,6 +144,12 @@ def parse_time(text: str, path: str) -> int:
         raise _bad_time(text, path)
     seconds = days * 86_400 + clock + (-offset if sign == "+" else offset)
     return seconds * 1_000_000_000 + int((fraction or "")[:9].ljust(9, "0"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _days(year: str, month: str, day: str) -> int:
+    """Days since 1970-01-01 (cached: a stream's uplinks share a few dates)."""
+    return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
 
 
 def _clock(hour: str, minute: str, second: str) -> int:
@@ -202,10 +210,14 @@ def merge_gateways(
     for gateway_id, rssi, snr in receptions:
         if gateway_id is None:
             continue
-        seen_rssi, seen_snr = best.get(gateway_id, (None, None))
-        best[gateway_id] = (_larger(seen_rssi, rssi), _larger(seen_snr, snr))
+        seen = best.get(gateway_id)
+        if seen is None:
+            best[gateway_id] = (rssi, snr)
+        else:
+            best[gateway_id] = (_larger(seen[0], rssi), _larger(seen[1], snr))
     gateways = [Gateway(gateway_id, rssi, snr) for gateway_id, (rssi, snr) in best.items()]
-    gateways.sort(key=_rank)
+    if len(gateways) > 1:
+        gateways.sort(key=_rank)
     return tuple(gateways)
 
 

@@ -25,17 +25,17 @@ from ingest.model import Message, Network, Uplink
 __all__ = ["ChirpstackEnvelope"]
 
 
-class _RxInfo(msgspec.Struct, frozen=True, rename="camel"):
+class _RxInfo(msgspec.Struct, frozen=True, gc=False, rename="camel"):
     gateway_id: str | None = None
     rssi: float | None = None
     snr: float | None = None
 
 
-class _DeviceInfo(msgspec.Struct, frozen=True, rename="camel"):
+class _DeviceInfo(msgspec.Struct, frozen=True, gc=False, rename="camel"):
     dev_eui: str | None = None
 
 
-class _UplinkEvent(msgspec.Struct, frozen=True, rename="camel"):
+class _UplinkEvent(msgspec.Struct, frozen=True, gc=False, rename="camel"):
     device_info: _DeviceInfo | None = None
     time: str | None = None
     f_cnt: FrameCounter = 0

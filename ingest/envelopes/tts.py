@@ -26,19 +26,19 @@ from ingest.model import Message, Network, Uplink
 __all__ = ["TtsEnvelope"]
 
 
-class _GatewayIds(msgspec.Struct, frozen=True):
+class _GatewayIds(msgspec.Struct, frozen=True, gc=False):
     gateway_id: str | None = None
     eui: str | None = None
 
 
-class _RxMetadata(msgspec.Struct, frozen=True):
+class _RxMetadata(msgspec.Struct, frozen=True, gc=False):
     gateway_ids: _GatewayIds | None = None
     rssi: float | None = None
     channel_rssi: float | None = None
     snr: float | None = None
 
 
-class _UplinkMessage(msgspec.Struct, frozen=True):
+class _UplinkMessage(msgspec.Struct, frozen=True, gc=False):
     f_port: FramePort = 0
     f_cnt: FrameCounter = 0
     frm_payload: str = ""
@@ -47,11 +47,11 @@ class _UplinkMessage(msgspec.Struct, frozen=True):
     received_at: str | None = None
 
 
-class _EndDeviceIds(msgspec.Struct, frozen=True):
+class _EndDeviceIds(msgspec.Struct, frozen=True, gc=False):
     dev_eui: str | None = None
 
 
-class _ApplicationUp(msgspec.Struct, frozen=True):
+class _ApplicationUp(msgspec.Struct, frozen=True, gc=False):
     end_device_ids: _EndDeviceIds | None = None
     received_at: str | None = None
     uplink_message: _UplinkMessage | None = None

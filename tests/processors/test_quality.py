@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import statistics
@@ -244,6 +245,40 @@ def test_snapshot_of_another_history_is_refused() -> None:
     data = _checker(FieldQc(spike=(3, 6))).snapshot()
     with pytest.raises(ConfigError, match="history"):
         _checker(FieldQc(spike=(3, 6)), history=8).restore(data)
+
+
+def test_state_is_kept_only_for_devices_that_reported() -> None:
+    checker = _checker(FieldQc(spike=(3, 6)))
+    stream(checker, [[(0, T0, 10.0), (99_999, T0, 11.0)]])
+    assert len(checker.snapshot()) < 20_000  # rows for two devices, not for 100,000 codes
+
+
+def test_a_snapshot_with_a_row_per_device_code_restores() -> None:
+    """The layout before rows were kept per reporting device: a row per code, full rings."""
+    spec = FieldQc(None, None, (3, 6), None, (3600.0, 7200.0, 0.05))
+    rows = _series([5.0, 9.0, *[12.0] * 8, 30.0, 12.0])
+    whole = stream(_checker(spec), [[r] for r in rows])
+    first = _checker(spec)
+    written = stream(first, [[r] for r in rows[:5]])
+    second = _checker(spec)
+    second.restore(_dense(first.snapshot(), history=64))
+    stream(second, [[r] for r in rows[5:]], written=written)
+    assert written == whole
+
+
+def _dense(snapshot: bytes, history: int) -> bytes:
+    """``snapshot`` of device code 0 only, rewritten in the row-per-code, full-ring layout."""
+    with np.load(io.BytesIO(snapshot)) as archive:
+        arrays = {k: archive[k] for k in archive.files if not k.endswith(":code")}
+    never = np.iinfo(np.int64).min
+    for key, array in arrays.items():
+        if key.endswith((":ring_t", ":ring_flag")):
+            fill = never if key.endswith("ring_t") else 0
+            pad = ((0, 0), (history - array.shape[1], 0))
+            arrays[key] = np.pad(array, pad, constant_values=fill)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
