@@ -48,6 +48,7 @@ __all__ = [
     "LoggingSettings",
     "MqttClient",
     "MqttSettings",
+    "NatsSettings",
     "PathSettings",
     "PrivacySettings",
     "ProcessorSettings",
@@ -278,6 +279,47 @@ class ProcessorSettings(_Section):
         return {**raw, "quality": {**quality, "fields": merged}}
 
 
+class NatsSettings(_Section):
+    """``[nats]``: present, city-ingest reads uplinks from a NATS JetStream cluster (scale-out,
+    docs/scaling.md) instead of subscribing at the MQTT broker of ``[mqtt]``."""
+
+    servers: Annotated[list[str], Field(min_length=1)] = ["nats://localhost:4222"]
+    """NATS client URLs of the cluster's nodes; the client fails over between them."""
+    stream: str = "$MQTT_msgs"
+    """The stream holding the MQTT listener's QoS 1 publishes (stored before the PUBACK)."""
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 64
+    """Partition count of the server's subject mapping (config/nats/partitions.conf); fixed."""
+    consumer_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city_ingest_p"
+    """Partition `p` is read through the durable consumer `<consumer_prefix><p>`."""
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city-ingest"
+    """Priority group of the consumers: one pinned replica per partition, the others wait."""
+    replica: Annotated[int, Field(ge=0)] = 0
+    """This replica's index (0 … `replicas` − 1): it pulls partitions `p mod replicas ==
+    replica` at once, the others only after `standby_delay` (balanced first assignment)."""
+    replicas: Annotated[int, Field(ge=1)] = 1
+    """How many replicas share the partitions."""
+    standby_delay: Annotated[float, Field(ge=0)] = 10.0
+    """Seconds before this replica also pulls the partitions preferred by others (standby)."""
+    priority_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds without a pull after which the server pins a partition to a standby."""
+    ack_wait: Annotated[float, Field(gt=0)] = 30.0
+    """Seconds a delivered, unacknowledged message waits before redelivery; held messages
+    are extended (`in_progress`) while a slow write goes on."""
+    max_ack_pending: Annotated[int, Field(ge=1)] = 2000
+    """Unacknowledged messages per partition consumer: the memory bound of a replica."""
+    max_deliver: Annotated[int, Field(ge=2)] = 5
+    """Deliveries after which a message is a poison message: dead-lettered and terminated."""
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds to reach a node at start before giving up."""
+
+    @model_validator(mode="after")
+    def _replica_in_range(self) -> NatsSettings:
+        if self.replica >= self.replicas:
+            msg = f"replica {self.replica} is not below replicas = {self.replicas}; number "
+            raise ValueError(msg + "replicas 0 … replicas − 1")
+        return self
+
+
 class PrivacySettings(_Section):
     pseudonym_key: SecretStr | None = None
     """HMAC key of citizen devices' pseudonyms (a secret); needed if any exist."""
@@ -312,6 +354,8 @@ class Settings(_Section):
     """Aggregation windows and alert thresholds, one sub-table per kind."""
     privacy: PrivacySettings = PrivacySettings()
     """Pseudonyms and coarse locations for citizen-hosted devices."""
+    nats: NatsSettings | None = None
+    """Present: read uplinks from NATS JetStream partitions (docs/scaling.md), not `[mqtt]`."""
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

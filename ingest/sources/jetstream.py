@@ -1,0 +1,273 @@
+"""The JetStream source: the partitions of a NATS cluster's MQTT stream, one owner each.
+
+The network servers publish QoS 1 to the NATS MQTT listener, which stores every message in
+the R3 stream ``$MQTT_msgs`` before its PUBACK; the server's subject mapping puts each device
+on a fixed partition (``$MQTT.msgs.part.<p>.<topic>``). Each partition has a durable pull
+consumer with a ``pinned_client`` priority group (``ingest/sources/pinned.py``): the replica
+holding the pin gets all of that partition's messages, the others stand by and take over when
+it stops pulling. Messages are acknowledged only after the pipeline made them durable, so a
+replica that dies leaves its unacknowledged messages to be redelivered to the new owner.
+
+A replica pulls the partitions it prefers (``p mod replicas == replica``) at once and the others
+after ``standby_delay``, so that replicas started together share the partitions evenly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Self
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+
+from ingest.errors import ConfigError
+from ingest.model import Message
+from ingest.settings import NatsSettings, Settings
+from ingest.sources.inbox import Inbox, SourceState
+from ingest.sources.pinned import ConsumerSpec, PinnedPull, consumer_info, create_consumer
+
+__all__ = ["MIN_SERVER", "JetStreamSource", "consumer_specs", "provision", "topic_of"]
+
+log = logging.getLogger(__name__)
+MIN_SERVER = (2, 11)
+"""Pinned-client priority groups exist from nats-server 2.11; 2.9 silently ignores them."""
+_PULL_EXPIRES_S = 1.0
+_PULL_BATCH = 500
+_PREFIX = "$MQTT.msgs.part."
+_MQTT_FIX = "point [mqtt] host and port at one node's MQTT listener"
+
+OnGain = Callable[[int], Awaitable[None]]
+"""Called when this replica wins a partition, before any of its messages is handed out."""
+OnPoison = Callable[[Message, int], None]
+"""Called with a message delivered ``max_deliver`` times (and how often), before it is dropped."""
+
+
+def consumer_specs(settings: NatsSettings) -> list[ConsumerSpec]:
+    """The consumer of every partition."""
+    return [
+        ConsumerSpec(
+            stream=settings.stream,
+            name=f"{settings.consumer_prefix}{p}",
+            filter_subject=f"{_PREFIX}{p}.>",
+            group=settings.group,
+            priority_timeout=settings.priority_timeout,
+            ack_wait=settings.ack_wait,
+            max_deliver=settings.max_deliver,
+            max_ack_pending=settings.max_ack_pending,
+        )
+        for p in range(settings.partitions)
+    ]
+
+
+def topic_of(subject: str) -> str:
+    """``$MQTT.msgs.part.3.application.a.device.d.event.up`` → the MQTT topic
+    ``application/a/device/d/event/up`` (NATS writes a ``.`` inside a level as ``//``)."""
+    rest = subject[len(_PREFIX) :].partition(".")[2]
+    return rest.replace("//", "\0").replace(".", "/").replace("\0", ".")
+
+
+async def connect(settings: NatsSettings) -> Client:
+    """A client of the cluster, refused unless the server is at least ``MIN_SERVER``."""
+    try:
+        client = await nats.connect(
+            settings.servers,
+            connect_timeout=settings.connect_timeout,
+            max_reconnect_attempts=-1,
+            allow_reconnect=True,
+        )
+    except (NatsError, OSError) as exc:
+        raise ConfigError(
+            "nats.servers", f"cannot reach {settings.servers} ({exc})", "check the addresses"
+        ) from exc
+    version = client.connected_server_version
+    found = (version.major, version.minor)
+    if found < MIN_SERVER:
+        await client.close()
+        raise ConfigError(
+            "nats.servers",
+            f"nats-server {version} is older than 2.11 and ignores pinned consumers",
+            "upgrade every node to nats-server 2.11 or later",
+        )
+    return client
+
+
+def _open_mqtt_session(host: str, port: int, timeout: float) -> None:
+    """One MQTT 3.1.1 CONNECT (clean session) and DISCONNECT: the NATS MQTT listener creates
+    its streams, ``$MQTT_msgs`` among them, on an account's first MQTT connection."""
+    client_id = b"city-ingest-setup"
+    variable = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(bytes([0x10, len(variable)]) + variable)
+            connack = sock.recv(4)
+            sock.sendall(b"\xe0\x00")
+    except OSError as exc:
+        raise ConfigError(
+            "mqtt.host", f"cannot reach the NATS MQTT listener {host}:{port} ({exc})", _MQTT_FIX
+        ) from exc
+    if connack[:1] != b"\x20" or connack[3:4] != b"\x00":
+        raise ConfigError("mqtt.host", f"{host}:{port} refused MQTT ({connack!r})", _MQTT_FIX)
+
+
+async def provision(settings: Settings) -> list[str]:
+    """Create the MQTT streams (through ``[mqtt]``, the NATS MQTT listener) and every
+    partition's consumer (or update them); the consumers' names."""
+    nats_settings = _nats_settings(settings)
+    await asyncio.to_thread(
+        _open_mqtt_session, settings.mqtt.host, settings.mqtt.port, nats_settings.connect_timeout
+    )
+    client = await connect(nats_settings)
+    try:
+        names = []
+        for spec in consumer_specs(nats_settings):
+            answer = await create_consumer(client, spec)
+            if "error" in answer:
+                raise ConfigError(
+                    "nats.stream",
+                    f"cannot create consumer {spec.name}: {answer['error'].get('description')}",
+                    "check that [mqtt] points at the cluster's MQTT listener",
+                )
+            names.append(spec.name)
+        return names
+    finally:
+        await client.close()
+
+
+def _nats_settings(settings: Settings) -> NatsSettings:
+    if settings.nats is None:
+        raise ConfigError("nats", "is missing", "add a [nats] section (docs/scaling.md)")
+    return settings.nats
+
+
+class JetStreamSource(Inbox):
+    """Batches from the partitions this replica holds; an async context manager."""
+
+    def __init__(
+        self,
+        settings: NatsSettings,
+        *,
+        on_gain: OnGain,
+        on_poison: OnPoison,
+        now: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(now)
+        self._settings = settings
+        self._on_gain = on_gain
+        self._on_poison = on_poison
+        self._client: Client | None = None
+        self._msgs: dict[int, Msg] = {}  # token → the delivery to acknowledge
+        self._next_token = 1
+        self._paused = False
+        self._keepalive_period = settings.ack_wait / 3
+        self.owned: set[int] = set()
+
+    async def __aenter__(self) -> Self:
+        self.state = SourceState.CONNECTING
+        client = self._client = await connect(self._settings)
+        specs = consumer_specs(self._settings)
+        for spec in specs:
+            await _check_consumer(client, spec)
+        self._tasks = [
+            asyncio.create_task(self._pull_loop(spec, p)) for p, spec in enumerate(specs)
+        ]
+        self._tasks.append(asyncio.create_task(self._keep_alive(), name="jetstream-in-progress"))
+        self._subscribed()
+        return self
+
+    async def _disconnect(self) -> None:
+        if self._client is not None:
+            await self._client.drain()
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Acknowledge durable messages (the server then forgets them)."""
+        msgs = [m for m in (self._msgs.pop(message.token, None) for message in messages) if m]
+        self._held -= len(messages)
+        if msgs and self._client is not None and not self._client.is_closed:
+            task = asyncio.ensure_future(_publish_acks(msgs))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+
+    def pause(self) -> None:
+        """Stop pulling: the pins lapse after ``priority_timeout`` and standbys take over."""
+        self._paused = True
+
+    async def _pull_loop(self, spec: ConsumerSpec, partition: int) -> None:
+        s = self._settings
+        if partition % s.replicas != s.replica:
+            await asyncio.sleep(s.standby_delay)
+        assert self._client is not None  # noqa: S101 - connected in __aenter__
+        puller = PinnedPull(self._client, spec)
+        try:
+            while not self._paused and self.state is not SourceState.CLOSED:
+                msgs, gained = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
+                if gained:
+                    log.info(
+                        "partition %d: this replica holds it now (pin %s)", partition, puller.pin
+                    )
+                    self.owned.add(partition)
+                    await self._on_gain(partition)
+                elif not puller.pin:
+                    self.owned.discard(partition)
+                self._take(msgs, partition)
+        finally:
+            await puller.close()
+
+    def _take(self, msgs: list[Msg], partition: int) -> None:
+        now = self._now()
+        for msg in msgs:
+            message = Message(topic_of(msg.subject), msg.data, now, self._next_token, partition)
+            delivered = msg.metadata.num_delivered
+            self.redelivered += delivered > 1
+            if delivered >= self._settings.max_deliver:
+                self._on_poison(message, delivered)
+                task = asyncio.ensure_future(msg.term())
+                self._tasks.append(task)
+                task.add_done_callback(self._tasks.remove)
+                continue
+            self._msgs[self._next_token] = msg
+            self._next_token += 1
+            self._pending.append(message)
+        if self._pending:
+            self._arrived(len(msgs), now)
+
+    async def _keep_alive(self) -> None:
+        """Tell the server that messages held past a third of ``ack_wait`` are still worked on."""
+        while True:
+            await asyncio.sleep(self._keepalive_period)
+            for msg in list(self._msgs.values()):
+                try:
+                    await msg.in_progress()
+                except NatsError:
+                    break  # disconnected: the server redelivers what it must
+
+
+async def _publish_acks(msgs: list[Msg]) -> None:
+    for msg in msgs:
+        try:
+            await msg.ack()
+        except NatsError:
+            return  # not acknowledged: redelivered, and idempotent writes absorb the copy
+
+
+async def _check_consumer(client: Client, spec: ConsumerSpec) -> None:
+    info = await consumer_info(client, spec.stream, spec.name)
+    fix = "run `city-ingest jetstream-setup --config …` before the network servers publish"
+    if info is None:
+        raise ConfigError(
+            "nats.partitions",
+            f"consumer {spec.name} of stream {spec.stream} is missing (messages nobody "
+            "consumes are dropped after their PUBACK)",
+            fix,
+        )
+    if info.get("config", {}).get("priority_policy") != "pinned_client":
+        raise ConfigError(
+            "nats.group",
+            f"consumer {spec.name} has no pinned_client priority group",
+            fix,
+        )

@@ -1,0 +1,196 @@
+"""The scale-out test bench: a 3-node NATS cluster, replicas of city-ingest, a QoS 1 publisher.
+
+The publisher records which uplinks the MQTT listener PUBACKed; `landed` reads back which of
+them InfluxDB holds (one `link` point per uplink: device and time); `aggregates` reads every
+aggregate measurement so that two runs of the same input can be compared.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.decoders import load_config
+from ingest.model import Device
+from simulators.fleet import load_or_create_fleet
+from simulators.servers import InfluxV1, wait_until
+from simulators.servers.nats import NatsCluster
+from simulators.servers.process import CONFIG_DIR
+from simulators.servers.service import CityIngest
+from simulators.stream import DEFAULT_INTERVALS_S, Publication, Scenario, default_start, generate
+from tests.e2e import public_names
+
+PARTITIONS = 8
+RAW = {"air", "noise", "waste", "link"}
+FAST = {  # failover in seconds, not the production tens of seconds
+    "standby_delay": 2.0,
+    "priority_timeout": 2.0,
+    "ack_wait": 4.0,
+}
+
+
+def nats_section(cluster: NatsCluster, replica: int, replicas: int, **overrides: object) -> str:
+    """The `[nats]` TOML of one replica."""
+    values: dict[str, object] = {
+        "servers": cluster.urls,
+        "partitions": cluster.partitions,
+        "replica": replica,
+        "replicas": replicas,
+        **FAST,
+        **overrides,
+    }
+    body = "\n".join(f"{key} = {_toml(value)}" for key, value in values.items())
+    return f"\n[nats]\n{body}\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)
+
+
+def city(workdir: Path, *, devices: int, messages: int, seed: int) -> list[Publication]:
+    """A registry in `workdir/devices.csv`, a pseudonym key beside it, and clean uplinks (no
+    malformed, no duplicates) in time order."""
+    (workdir / "pseudonym.key").write_text(secrets.token_hex(32), encoding="utf-8")
+    fleet: Sequence[Device] = load_or_create_fleet(
+        workdir / "devices.csv", devices, seed, load_config(CONFIG_DIR / "decoders.toml")
+    )
+    start = default_start(fleet, messages, DEFAULT_INTERVALS_S, time.time_ns())
+    scenario = Scenario(
+        network="mixed",
+        messages=messages,
+        seed=seed,
+        start_ns=start,
+        malformed=0.0,
+        duplicates=0.0,
+        lost=0.0,
+        resets=0.0,
+    )
+    return list(generate(scenario, fleet, load_config(CONFIG_DIR / "decoders.toml")))
+
+
+@dataclass
+class AckedPublisher:
+    """A paho MQTT 3.1.1 client with a persistent session that remembers what was PUBACKed."""
+
+    host: str
+    port: int
+    client_id: str
+    acked: set[int] = field(default_factory=set)
+    _mids: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def connected(self) -> Iterator[AckedPublisher]:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv311,
+            clean_session=False,
+        )
+        client.max_inflight_messages_set(200)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(0.2, 2.0)
+        client.on_publish = self._on_publish
+        client.connect(self.host, self.port, keepalive=10)
+        client.loop_start()
+        self._client = client
+        try:
+            yield self
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def publish(self, publications: Sequence[Publication], rate: float) -> float:
+        """Publish at about `rate` messages/s; seconds taken until the last PUBACK."""
+        started = time.monotonic()
+        for i, publication in enumerate(publications):
+            info = self._client.publish(publication.topic, publication.payload, qos=1)
+            with self._lock:
+                self._mids[info.mid] = publication.entry.seq
+            ahead = started + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the publisher, not synchronising the test
+        wait_until(
+            lambda: len(self.acked) >= len(publications), 60.0, 0.05, "uplinks not PUBACKed"
+        )
+        return time.monotonic() - started
+
+    def _on_publish(self, client: paho.Client, data: object, mid: int, *_: Any) -> None:
+        with self._lock:
+            self.acked.add(self._mids[mid])
+
+
+def landed(influx: InfluxV1, workdir: Path, publications: Sequence[Publication]) -> set[int]:
+    """Sequence numbers of the publications whose uplink is in InfluxDB (its `link` point)."""
+    names = public_names(workdir)
+    rows = influx.query('SELECT * FROM "link" GROUP BY *')
+    present = {(row["device"], row["time"]) for row in rows}
+    return {
+        p.entry.seq
+        for p in publications
+        if (names[p.entry.dev_eui], p.entry.time_ns) in present
+    }
+
+
+def aggregates(influx: InfluxV1, database: str) -> dict[str, list[dict[str, Any]]]:
+    """Every aggregate measurement's rows, sorted (the raw measurements left out)."""
+    names = [row["name"] for row in influx.query("SHOW MEASUREMENTS", database=database)]
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name in sorted(set(names) - RAW):
+        rows = influx.query(f'SELECT * FROM "{name}" GROUP BY *', database=database)
+        result[name] = sorted(rows, key=lambda r: sorted((k, str(v)) for k, v in r.items()))
+    return result
+
+
+def partition_counts(service: CityIngest) -> dict[int, float]:
+    """Messages this replica took per partition."""
+    prefix = 'city_ingest_partition_messages_total{partition="'
+    return {
+        int(name[len(prefix) :].split('"')[0]): value
+        for name, value in service.metrics().items()
+        if name.startswith(prefix)
+    }
+
+
+@contextmanager
+def replicas(
+    city_dir: Path,
+    cluster: NatsCluster,
+    influx: InfluxV1,
+    count: int,
+    *,
+    database: str = "city",
+) -> Iterator[list[CityIngest]]:
+    """`count` replicas of city-ingest, each in its own folder with the city's registry and
+    pseudonym key, started in order; stopped (SIGTERM) at the end unless killed before."""
+    services = []
+    env = {"CITY_INGEST_INFLUXDB__DATABASE": database}
+    with ExitStack() as stack:
+        for i in range(count):
+            root = city_dir / f"replica-{database}-{i}"
+            root.mkdir()
+            for name in ("devices.csv", "pseudonym.key"):
+                shutil.copy(city_dir / name, root / name)
+            service = CityIngest(
+                root,
+                mqtt_port=cluster.nodes[0].mqtt_port,
+                influx_url=influx.url,
+                env=env,
+                extra=nats_section(cluster, i, count),
+            )
+            services.append(stack.enter_context(service))
+        yield services
