@@ -27,11 +27,20 @@ from simulators.servers import InfluxV1, wait_until
 from simulators.servers.nats import NatsCluster
 from simulators.servers.process import CONFIG_DIR
 from simulators.servers.service import CityIngest
-from simulators.stream import DEFAULT_INTERVALS_S, Publication, Scenario, default_start, generate
+from simulators.stream import Publication, Scenario, generate
 from tests.e2e import public_names
 
 PARTITIONS = 8
 RAW = {"air", "noise", "waste", "link"}
+HOUR_NS = 3600 * 10**9
+LATENESS_S = 20 * 3600
+"""A test publishes hours of simulated uplinks in seconds, and a replica reads its partitions
+side by side: the windows must not close before every partition's uplinks are in, so they
+wait this long, and a last publication (`ticks`) a day later closes them all."""
+LATE_WINDOWS = "".join(
+    f"\n[processors.{kind}]\nlateness_s = {LATENESS_S}\n"
+    for kind in ("air", "noise", "waste", "health")
+)
 FAST = {  # failover in seconds, not the production tens of seconds
     "standby_delay": 2.0,
     "priority_timeout": 2.0,
@@ -61,14 +70,19 @@ def _toml(value: object) -> str:
     return str(value)
 
 
-def city(workdir: Path, *, devices: int, messages: int, seed: int) -> list[Publication]:
+def city(
+    workdir: Path, *, devices: int, messages: int, seed: int, hours_ago: int = 40
+) -> list[Publication]:
     """A registry in `workdir/devices.csv`, a pseudonym key beside it, and clean uplinks (no
-    malformed, no duplicates) in time order."""
-    (workdir / "pseudonym.key").write_text(secrets.token_hex(32), encoding="utf-8")
+    malformed, no duplicates) in time order, starting `hours_ago`."""
+    key = workdir / "pseudonym.key"
+    if not key.exists():
+        key.write_text(secrets.token_hex(32), encoding="utf-8")
+    decoders = load_config(CONFIG_DIR / "decoders.toml")
     fleet: Sequence[Device] = load_or_create_fleet(
-        workdir / "devices.csv", devices, seed, load_config(CONFIG_DIR / "decoders.toml")
+        workdir / "devices.csv", devices, seed, decoders
     )
-    start = default_start(fleet, messages, DEFAULT_INTERVALS_S, time.time_ns())
+    start = (time.time_ns() // HOUR_NS - hours_ago) * HOUR_NS
     scenario = Scenario(
         network="mixed",
         messages=messages,
@@ -79,7 +93,12 @@ def city(workdir: Path, *, devices: int, messages: int, seed: int) -> list[Publi
         lost=0.0,
         resets=0.0,
     )
-    return list(generate(scenario, fleet, load_config(CONFIG_DIR / "decoders.toml")))
+    return list(generate(scenario, fleet, decoders))
+
+
+def ticks(workdir: Path, *, devices: int, seed: int) -> list[Publication]:
+    """Uplinks of (nearly) every device an hour ago: past the lateness of `city`'s windows."""
+    return city(workdir, devices=devices, messages=devices * 12, seed=seed + 1, hours_ago=1)
 
 
 @dataclass
@@ -134,10 +153,12 @@ class AckedPublisher:
             self.acked.add(self._mids[mid])
 
 
-def landed(influx: InfluxV1, workdir: Path, publications: Sequence[Publication]) -> set[int]:
+def landed(
+    influx: InfluxV1, workdir: Path, publications: Sequence[Publication], database: str = "city"
+) -> set[int]:
     """Sequence numbers of the publications whose uplink is in InfluxDB (its `link` point)."""
     names = public_names(workdir)
-    rows = influx.query('SELECT * FROM "link" GROUP BY *')
+    rows = influx.query('SELECT * FROM "link" GROUP BY *', database=database)
     present = {(row["device"], row["time"]) for row in rows}
     return {
         p.entry.seq
@@ -147,13 +168,19 @@ def landed(influx: InfluxV1, workdir: Path, publications: Sequence[Publication])
 
 
 def aggregates(influx: InfluxV1, database: str) -> dict[str, list[dict[str, Any]]]:
-    """Every aggregate measurement's rows, sorted (the raw measurements left out)."""
+    """Every aggregate measurement's rows, sorted, floats to 9 significant digits (the order
+    of a sum differs between runs); the raw measurements left out."""
     names = [row["name"] for row in influx.query("SHOW MEASUREMENTS", database=database)]
     result: dict[str, list[dict[str, Any]]] = {}
     for name in sorted(set(names) - RAW):
         rows = influx.query(f'SELECT * FROM "{name}" GROUP BY *', database=database)
-        result[name] = sorted(rows, key=lambda r: sorted((k, str(v)) for k, v in r.items()))
+        rounded = [{k: _rounded(v) for k, v in row.items()} for row in rows]
+        result[name] = sorted(rounded, key=lambda r: sorted((k, str(v)) for k, v in r.items()))
     return result
+
+
+def _rounded(value: object) -> object:
+    return float(f"{value:.9g}") if isinstance(value, float) else value
 
 
 def partition_counts(service: CityIngest) -> dict[int, float]:
@@ -190,7 +217,7 @@ def replicas(
                 mqtt_port=cluster.nodes[0].mqtt_port,
                 influx_url=influx.url,
                 env=env,
-                extra=nats_section(cluster, i, count),
+                extra=nats_section(cluster, i, count) + LATE_WINDOWS,
             )
             services.append(stack.enter_context(service))
         yield services
