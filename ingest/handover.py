@@ -1,11 +1,12 @@
 """Window state hand-over: a replica that gains a partition rebuilds its open windows first.
 
 The replay source is InfluxDB itself: every reading a replica acknowledged was written there
-before the acknowledgement, so the raw points of a partition's devices over the last
-``_REPLAY_NS`` are exactly what the previous owner had folded into its windows (plus what it
-wrote and did not acknowledge, which the server now redelivers: ``Aggregator.replay`` keeps
-those from counting twice). Aggregates are idempotent (timestamp = window start), so the
-windows the new owner emits overwrite the old owner's with the same or more complete values.
+before the acknowledgement, so the raw points of a partition's devices over the processors'
+update horizon plus the longest window (a local day) are exactly what the previous owner had
+folded into its windows, plus what it wrote and did not acknowledge, which the server now
+redelivers: ``Aggregator.replay`` keeps those from counting twice. Aggregates are idempotent
+(timestamp = window start), so the windows the new owner emits overwrite the old owner's with
+the same or more complete values.
 
 Not covered: batches the old owner spooled (InfluxDB down) are in its own spool, not in the
 database, until it comes back; QC state that looks back in time (rate of change, flat line)
@@ -37,7 +38,7 @@ from processors import Batch
 __all__ = ["Handover", "partition_of"]
 
 log = logging.getLogger(__name__)
-_REPLAY_NS = 2 * 86_400 * 10**9  # the longest window (noise_1d, a local day) and its horizon
+_DAY_NS = 86_400 * 10**9
 _FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
 
 
@@ -69,6 +70,7 @@ class Handover:
         public_name: Callable[[Device], str],
         aggregator: Aggregator,
         partitions: int,
+        horizon_s: float,
         now: Callable[[], int],
     ) -> None:
         self._influx = influx
@@ -76,13 +78,14 @@ class Handover:
         self._devices = {device.code: device for device in registry}
         self._aggregator = aggregator
         self._partitions = partitions
+        self._replay_ns = round(horizon_s * 1e9) + _DAY_NS
         self._now = now
 
     async def rebuild(self, partition: int) -> None:
         """Fold the partition's readings of the replay span into the windows. Nothing is
         written: the windows are emitted as usual when the next readings change or close them."""
-        since = self._now() - _REPLAY_NS
-        span = (since, self._now() + 86_400 * 10**9)
+        since = self._now() - self._replay_ns
+        span = (since, self._now() + _DAY_NS)
         async with aiohttp.ClientSession() as session:
             readings, links = await read_history(
                 session, self._influx, self._names, list(Kind), span, stream=io.StringIO()

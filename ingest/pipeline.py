@@ -140,6 +140,11 @@ class Pipeline:
             public_name=the_plan.pseudonyms.name,
             aggregator=self.aggregator,
             partitions=s.nats.partitions,
+            horizon_s=max(
+                s.processors.air.horizon_s,
+                s.processors.noise.horizon_s,
+                s.processors.waste.horizon_s,
+            ),
             now=self._now,
         )
         return JetStreamSource(

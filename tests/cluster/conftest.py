@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import astuple, fields
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from ingest.sources.jetstream import provision
 from simulators.servers import InfluxV1
 from simulators.servers.nats import MIN_VERSION, NatsCluster, nats_binary, server_version
 from simulators.servers.service import write_service_config
-from tests.cluster.harness import PARTITIONS, nats_section
+from tests.cluster.harness import PARTITIONS, Row, nats_section
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +50,32 @@ def influx(tmp_path: Path) -> Iterator[InfluxV1]:
         server.create_database("city")
         server.create_database("reference")
         yield server
+
+
+_ROWS = pytest.StashKey[list[Row]]()
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[[Row], None]:
+    """Add a row to the table printed at the end of the run."""
+    return request.config.stash.setdefault(_ROWS, []).append
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    rows = config.stash.get(_ROWS, [])
+    if not rows:
+        return
+    names = [f.name for f in fields(Row)]
+    cells = [names, *([_cell(v) for v in astuple(row)] for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(names))]
+    terminalreporter.section("scale-out scenarios")
+    for line in cells:
+        terminalreporter.write_line(
+            "  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
+        )
+
+
+def _cell(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)

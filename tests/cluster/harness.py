@@ -7,16 +7,20 @@ aggregate measurement so that two runs of the same input can be compared.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import secrets
 import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nats
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -42,10 +46,27 @@ LATE_WINDOWS = "".join(
     for kind in ("air", "noise", "waste", "health")
 )
 FAST = {  # failover in seconds, not the production tens of seconds
-    "standby_delay": 2.0,
+    "standby_delay": 3.0,
     "priority_timeout": 2.0,
     "ack_wait": 4.0,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One scenario's figures: uplinks PUBACKed by the MQTT listener, found in InfluxDB,
+    delivered again to a replica (an upper bound of the uplinks written twice), PUBACKed and
+    not found, the longest pause between two PUBACKs, and the rate from the first publish to
+    the last uplink in InfluxDB."""
+
+    replicas: int
+    scenario: str
+    published: int
+    written: int
+    redelivered: int
+    lost: int
+    stall_s: float
+    msg_per_s: float
 
 
 def nats_section(cluster: NatsCluster, replica: int, replicas: int, **overrides: object) -> str:
@@ -79,9 +100,7 @@ def city(
     if not key.exists():
         key.write_text(secrets.token_hex(32), encoding="utf-8")
     decoders = load_config(CONFIG_DIR / "decoders.toml")
-    fleet: Sequence[Device] = load_or_create_fleet(
-        workdir / "devices.csv", devices, seed, decoders
-    )
+    fleet: Sequence[Device] = load_or_create_fleet(workdir / "devices.csv", devices, seed, decoders)
     start = (time.time_ns() // HOUR_NS - hours_ago) * HOUR_NS
     scenario = Scenario(
         network="mixed",
@@ -98,7 +117,7 @@ def city(
 
 def ticks(workdir: Path, *, devices: int, seed: int) -> list[Publication]:
     """Uplinks of (nearly) every device an hour ago: past the lateness of `city`'s windows."""
-    return city(workdir, devices=devices, messages=devices * 12, seed=seed + 1, hours_ago=1)
+    return city(workdir, devices=devices, messages=devices * 3, seed=seed + 1, hours_ago=1)
 
 
 @dataclass
@@ -109,6 +128,7 @@ class AckedPublisher:
     port: int
     client_id: str
     acked: set[int] = field(default_factory=set)
+    ack_times: list[float] = field(default_factory=list)
     _mids: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -143,14 +163,18 @@ class AckedPublisher:
             ahead = started + i / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)  # pacing the publisher, not synchronising the test
-        wait_until(
-            lambda: len(self.acked) >= len(publications), 60.0, 0.05, "uplinks not PUBACKed"
-        )
+        wait_until(lambda: len(self.acked) >= len(publications), 60.0, 0.05, "uplinks not PUBACKed")
         return time.monotonic() - started
 
     def _on_publish(self, client: paho.Client, data: object, mid: int, *_: Any) -> None:
         with self._lock:
             self.acked.add(self._mids[mid])
+            self.ack_times.append(time.monotonic())
+
+    def longest_stall(self) -> float:
+        """The longest gap between two PUBACKs, in seconds (a leader election's pause)."""
+        times = sorted(self.ack_times)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def landed(
@@ -161,9 +185,7 @@ def landed(
     rows = influx.query('SELECT * FROM "link" GROUP BY *', database=database)
     present = {(row["device"], row["time"]) for row in rows}
     return {
-        p.entry.seq
-        for p in publications
-        if (names[p.entry.dev_eui], p.entry.time_ns) in present
+        p.entry.seq for p in publications if (names[p.entry.dev_eui], p.entry.time_ns) in present
     }
 
 
@@ -201,23 +223,47 @@ def replicas(
     count: int,
     *,
     database: str = "city",
+    **overrides: object,
 ) -> Iterator[list[CityIngest]]:
     """`count` replicas of city-ingest, each in its own folder with the city's registry and
-    pseudonym key, started in order; stopped (SIGTERM) at the end unless killed before."""
-    services = []
+    pseudonym key, started together; stopped (SIGTERM) at the end unless killed before.
+    `overrides` change `[nats]` settings."""
     env = {"CITY_INGEST_INFLUXDB__DATABASE": database}
-    with ExitStack() as stack:
-        for i in range(count):
-            root = city_dir / f"replica-{database}-{i}"
-            root.mkdir()
-            for name in ("devices.csv", "pseudonym.key"):
-                shutil.copy(city_dir / name, root / name)
-            service = CityIngest(
+    services = []
+    for i in range(count):
+        root = city_dir / f"replica-{database}-{i}"
+        root.mkdir()
+        for name in ("devices.csv", "pseudonym.key"):
+            shutil.copy(city_dir / name, root / name)
+        section = nats_section(cluster, i, count, **overrides)
+        services.append(
+            CityIngest(
                 root,
                 mqtt_port=cluster.nodes[0].mqtt_port,
                 influx_url=influx.url,
                 env=env,
-                extra=nats_section(cluster, i, count) + LATE_WINDOWS,
+                extra=section + LATE_WINDOWS,
             )
-            services.append(stack.enter_context(service))
+        )
+    with ExitStack() as stack:
+        for service in services:
+            stack.callback(service.stop)
+        with ThreadPoolExecutor(count) as pool:  # together: each takes its own partitions
+            list(pool.map(CityIngest.start, services))
         yield services
+
+
+def stream_leader(cluster: NatsCluster, stream: str = "$MQTT_msgs") -> str:
+    """The server name of the stream's Raft leader."""
+
+    async def ask() -> str:
+        client = await nats.connect(cluster.urls)
+        try:
+            info = await client.jetstream().stream_info(stream)
+        finally:
+            await client.close()
+        assert info.cluster is not None
+        assert info.cluster.leader is not None
+        return info.cluster.leader
+
+    return asyncio.run(ask())

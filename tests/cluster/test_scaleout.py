@@ -1,63 +1,91 @@
-"""Scale-out on NATS JetStream: affinity, no loss when a replica or a node dies, hand-over."""
+"""Scale-out on NATS JetStream: affinity, no loss when a replica or a node dies, hand-over.
+
+Every test publishes QoS 1 through the cluster's MQTT listener (paho, MQTT 3.1.1, persistent
+session) and counts what was PUBACKed; a PUBACKed uplink is written when its `link` point is
+in InfluxDB.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections import defaultdict
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-import nats
 import pytest
 
 from ingest.handover import partition_of
-from ingest.sources.jetstream import topic_of
 from simulators.servers import InfluxV1, wait_until
 from simulators.servers.nats import NatsCluster
 from simulators.stream import Publication
 from tests.cluster.harness import (
     PARTITIONS,
     AckedPublisher,
+    Row,
     aggregates,
     city,
     landed,
     partition_counts,
     replicas,
+    stream_leader,
     ticks,
 )
 
 pytestmark = pytest.mark.cluster
 
+DEVICES, SEED = 40, 7  # devices per kind: 2400 uplinks span about 3 simulated hours
+_TOKEN_LEVEL = {"application": 3, "v3": 3, "kpn": 2}  # the level the mapping partitions on
+
+
+def _partition(publication: Publication) -> int:
+    levels = publication.topic.split("/")
+    return partition_of(levels[_TOKEN_LEVEL[levels[0]]], PARTITIONS)
+
+
+def _all_landed(
+    influx: InfluxV1, tmp_path: Path, publications: list[Publication], acked: set[int]
+) -> set[int]:
+    return wait_until(
+        lambda: (w := landed(influx, tmp_path, publications)) >= acked and w,
+        90,
+        message="PUBACKed uplinks missing from InfluxDB",
+    )
+
+
+def _row(
+    replicas_: int, scenario: str, publisher: AckedPublisher, written: set[int], **more: float
+) -> Row:
+    return Row(
+        replicas=replicas_,
+        scenario=scenario,
+        published=len(publisher.acked),
+        written=len(written & publisher.acked),
+        redelivered=int(more.get("redelivered", 0)),
+        lost=len(publisher.acked - written),
+        stall_s=publisher.longest_stall(),
+        msg_per_s=len(publisher.acked) / more["seconds"],
+    )
+
 
 def test_every_device_is_handled_by_one_replica(
-    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path
+    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
 ) -> None:
-    publications = city(tmp_path, devices=8, messages=1200, seed=5)
-    seen: dict[str, set[int]] = defaultdict(set)  # topic → partitions it was stored under
-
-    async def watch(stop: asyncio.Event) -> None:
-        client = await nats.connect(cluster.urls)
-
-        async def record(msg: nats.aio.msg.Msg) -> None:
-            seen[topic_of(msg.subject)].add(int(msg.subject.split(".")[3]))
-
-        await client.subscribe("$MQTT.msgs.part.>", cb=record)
-        await stop.wait()
-        await client.drain()
-
+    publications = city(tmp_path, devices=DEVICES, messages=1200, seed=5)
     with replicas(tmp_path, cluster, influx, 2) as services:
         publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "affinity")
+        started = time.monotonic()
         with publisher.connected():
             publisher.publish(publications, rate=800)
-        wait_until(lambda: landed(influx, tmp_path, publications) >= publisher.acked, 60)
+        written = _all_landed(influx, tmp_path, publications, publisher.acked)
+        seconds = time.monotonic() - started
         counts = [partition_counts(s) for s in services]
     handlers = {p: [i for i, c in enumerate(counts) if c.get(p)] for p in range(PARTITIONS)}
-    assert all(len(h) == 1 for h in handlers.values()), handlers
+    assert all(len(h) == 1 for h in handlers.values()), handlers  # one replica per partition
     assert {h[0] for h in handlers.values()} == {0, 1}, "one replica took every partition"
-    assert len(publisher.acked) == len(publications)
-
-
-DEVICES, SEED = 8, 7
+    expected = Counter(_partition(p) for p in publications)  # FNV-1a(device) mod P
+    assert {p: int(sum(c.get(p, 0) for c in counts)) for p in expected} == dict(expected)
+    record(_row(2, "steady", publisher, written, seconds=seconds))
 
 
 def _reference_run(
@@ -85,24 +113,60 @@ def _close_windows(tmp_path: Path, cluster: NatsCluster, influx: InfluxV1, db: s
 
 
 def test_killing_the_owning_replica_loses_nothing(
-    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path
+    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
 ) -> None:
+    """kill -9 a replica mid-stream: the other one takes its partitions over, rebuilds their
+    open windows from InfluxDB, and the aggregates equal a single replica's."""
     publications = city(tmp_path, devices=DEVICES, messages=2400, seed=SEED)
     _reference_run(tmp_path, cluster, influx, publications)
     publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "replica-kill")
     with replicas(tmp_path, cluster, influx, 2) as services:
+        started = time.monotonic()
         with publisher.connected():
             sender = threading.Thread(target=publisher.publish, args=(publications, 600))
             sender.start()
             wait_until(lambda: len(landed(influx, tmp_path, publications)) > 600, 30)
             services[0].kill()
             sender.join()
-        written = wait_until(
-            lambda: (w := landed(influx, tmp_path, publications)) >= publisher.acked and w, 90
-        )
+        written = _all_landed(influx, tmp_path, publications, publisher.acked)
+        seconds = time.monotonic() - started
         survivor = services[1].metrics()
         _close_windows(tmp_path, cluster, influx, "city")
     assert len(publisher.acked) == len(publications)
     assert written == publisher.acked  # every PUBACKed uplink is in InfluxDB
     assert survivor["city_ingest_source_redelivered"] > 0  # the dead replica's messages
     assert aggregates(influx, "city") == aggregates(influx, "reference")
+    redelivered = survivor["city_ingest_source_redelivered"]
+    row = _row(2, "kill -9 replica", publisher, written, redelivered=redelivered, seconds=seconds)
+    record(row)
+
+
+def test_killing_the_stream_leader_node_loses_nothing(
+    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
+) -> None:
+    """kill -9 the node leading `$MQTT_msgs` mid-stream: publishing pauses for the election
+    (the stall, measured between PUBACKs), nothing PUBACKed is lost."""
+    publications = city(tmp_path, devices=DEVICES, messages=3000, seed=SEED)
+    leader = cluster.node_named(stream_leader(cluster))
+    entry = next(node for node in cluster.nodes if node is not leader)
+    publisher = AckedPublisher("127.0.0.1", entry.mqtt_port, "node-kill")
+    with replicas(tmp_path, cluster, influx, 2) as services:
+        started = time.monotonic()
+        with publisher.connected():
+            sender = threading.Thread(target=publisher.publish, args=(publications, 600))
+            sender.start()
+            wait_until(lambda: len(landed(influx, tmp_path, publications)) > 600, 30)
+            leader.kill()
+            sender.join()
+        written = _all_landed(influx, tmp_path, publications, publisher.acked)
+        seconds = time.monotonic() - started
+        leader.restart()
+        redelivered = sum(s.metrics()["city_ingest_source_redelivered"] for s in services)
+    assert len(publisher.acked) == len(publications)
+    assert written == publisher.acked
+    assert publisher.longest_stall() < 15  # Raft elections take 4–9 s (nats-server raft.go)
+    record(
+        _row(
+            2, "kill -9 stream leader", publisher, written, redelivered=redelivered, seconds=seconds
+        )
+    )
