@@ -294,17 +294,15 @@ class NatsSettings(_Section):
     group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city-ingest"
     """Priority group of the consumers: one pinned replica per partition, the others wait."""
     replica: Annotated[int, Field(ge=0)] = 0
-    """This replica's index (0 … `replicas` − 1): it pulls partitions `p mod replicas ==
-    replica` at once, the others only after `standby_delay` (balanced first assignment)."""
+    """This replica (0 … replicas − 1); it takes partitions `p mod replicas == replica` first."""
     replicas: Annotated[int, Field(ge=1)] = 1
     """How many replicas share the partitions."""
     standby_delay: Annotated[float, Field(ge=0)] = 10.0
-    """Seconds before this replica also pulls the partitions preferred by others (standby)."""
+    """Seconds before this replica also stands by for the other replicas' partitions."""
     priority_timeout: Annotated[float, Field(gt=0)] = 10.0
     """Seconds without a pull after which the server pins a partition to a standby."""
     ack_wait: Annotated[float, Field(gt=0)] = 30.0
-    """Seconds a delivered, unacknowledged message waits before redelivery; held messages
-    are extended (`in_progress`) while a slow write goes on."""
+    """Seconds before an unacknowledged message is redelivered (extended while a write goes on)."""
     max_ack_pending: Annotated[int, Field(ge=1)] = 2000
     """Unacknowledged messages per partition consumer: the memory bound of a replica."""
     max_deliver: Annotated[int, Field(ge=2)] = 5
