@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import end_to_end, influx_clients, latency, mqtt_clients, processors, state
+from benchmarks import (
+    end_to_end,
+    influx_clients,
+    latency,
+    mqtt_clients,
+    processors,
+    scaleout,
+    state,
+)
 
 BENCHES = {
     "mqtt_clients": mqtt_clients.run,
@@ -13,6 +21,7 @@ BENCHES = {
     "latency": latency.run,
     "state": state.run,
     "processors": processors.run,
+    "scaleout": scaleout.run,
 }
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from simulators.servers.process import (
     free_port,
     port_open,
 )
+from simulators.servers.service import write_service_config
 
 __all__ = [
     "MIN_VERSION",
@@ -192,6 +193,39 @@ class NatsCluster:
             return all(n.varz("jsz").get("meta_cluster", {}).get("leader") for n in live)
         except OSError:
             return False
+
+    def service_section(self, replica: int, replicas: int, **settings: object) -> str:
+        """The `[nats]` TOML of a city-ingest replica of this cluster (`settings` added)."""
+        values: dict[str, object] = {
+            "servers": self.urls,
+            "partitions": self.partitions,
+            "replica": replica,
+            "replicas": replicas,
+            **settings,
+        }
+        return "\n[nats]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+
+    def provision(self) -> str:
+        """`city-ingest jetstream-setup` for this cluster (the MQTT streams and the partition
+        consumers); what it printed."""
+        setup = self.root / "setup"
+        setup.mkdir(exist_ok=True)
+        config = write_service_config(
+            setup,
+            mqtt_port=self.nodes[0].mqtt_port,
+            influx_url="http://127.0.0.1:1",  # jetstream-setup does not write
+            extra=self.service_section(0, 1),
+        )
+        done = subprocess.run(  # noqa: S603 - this Python running city-ingest
+            [sys.executable, "-m", "ingest", "jetstream-setup", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ServerError(f"jetstream-setup failed: {done.stderr}")
+        return done.stdout
 
     def node_named(self, name: str) -> NatsNode:
         return next(node for node in self.nodes if node.node == name)

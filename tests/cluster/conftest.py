@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import astuple, fields
 from pathlib import Path
 
 import pytest
 
-from ingest.settings import load_settings
-from ingest.sources.jetstream import provision
 from simulators.servers import InfluxV1
 from simulators.servers.nats import MIN_VERSION, NatsCluster, nats_binary, server_version
-from simulators.servers.service import write_service_config
-from tests.cluster.harness import PARTITIONS, Row, nats_section
+from tests.cluster.harness import PARTITIONS, Row
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +28,7 @@ def cluster(tmp_path: Path, nats_server_binary: str) -> Iterator[NatsCluster]:
     with NatsCluster(
         tmp_path / "nats", partitions=PARTITIONS, binary=nats_server_binary
     ) as nats_cluster:
-        setup = tmp_path / "setup"
-        setup.mkdir()
-        config = write_service_config(
-            setup,
-            mqtt_port=nats_cluster.nodes[0].mqtt_port,
-            influx_url="http://127.0.0.1:1",
-            extra=nats_section(nats_cluster, 0, 1),
-        )
-        asyncio.run(provision(load_settings(config)))
+        assert "8 partition consumers ready" in nats_cluster.provision()
         yield nats_cluster
 
 

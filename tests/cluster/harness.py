@@ -70,25 +70,8 @@ class Row:
 
 
 def nats_section(cluster: NatsCluster, replica: int, replicas: int, **overrides: object) -> str:
-    """The `[nats]` TOML of one replica."""
-    values: dict[str, object] = {
-        "servers": cluster.urls,
-        "partitions": cluster.partitions,
-        "replica": replica,
-        "replicas": replicas,
-        **FAST,
-        **overrides,
-    }
-    body = "\n".join(f"{key} = {_toml(value)}" for key, value in values.items())
-    return f"\n[nats]\n{body}\n"
-
-
-def _toml(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
+    """The `[nats]` TOML of one replica, with failover in seconds."""
+    return cluster.service_section(replica, replicas, **{**FAST, **overrides})
 
 
 def city(
