@@ -51,8 +51,8 @@ def _accounted(replicas: list[CityIngest]) -> float:
 def _round(
     root: Path, cluster: NatsCluster, influx: InfluxV1, *, count: int, replicas: int, seed: int
 ) -> tuple[float, float]:
-    """Publish the backlog, then drain it with ``replicas`` started together (each on its own
-    partitions: no standby within the run)."""
+    """Publish the backlog, then drain it with ``replicas`` started together, each on its own
+    partitions."""
     messages = _messages(root, count, seed)
     publish = fast_publish("127.0.0.1", cluster.nodes[1].mqtt_port, messages, window=5000)
     services = []
@@ -60,7 +60,7 @@ def _round(
         workdir = root / f"replica-{i}"
         workdir.mkdir()
         (workdir / "devices.csv").write_bytes((root / "devices.csv").read_bytes())
-        section = cluster.service_section(i, replicas, standby_delay=600.0)
+        section = cluster.service_section(i, replicas)
         services.append(CityIngest(workdir, mqtt_port=1, influx_url=influx.url, extra=section))
     try:
         with ThreadPoolExecutor(len(services)) as pool:

@@ -294,11 +294,12 @@ class NatsSettings(_Section):
     group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city-ingest"
     """Priority group of the consumers: one pinned replica per partition, the others wait."""
     replica: Annotated[int, Field(ge=0)] = 0
-    """This replica (0 … replicas − 1); it takes partitions `p mod replicas == replica` first."""
+    """This replica (0 … replicas − 1); it pulls the partitions `p mod replicas == replica`."""
     replicas: Annotated[int, Field(ge=1)] = 1
     """How many replicas share the partitions."""
-    standby_delay: Annotated[float, Field(ge=0)] = 10.0
-    """Seconds before this replica also stands by for the other replicas' partitions."""
+    takeover_after: Annotated[float, Field(gt=0)] = 15.0
+    """Seconds another replica's partition must hold messages without progress before this
+    replica pulls it too (and takes it over once the server unpins the silent owner)."""
     priority_timeout: Annotated[float, Field(gt=0)] = 10.0
     """Seconds without a pull after which the server pins a partition to a standby."""
     ack_wait: Annotated[float, Field(gt=0)] = 30.0
@@ -315,6 +316,10 @@ class NatsSettings(_Section):
         if self.replica >= self.replicas:
             msg = f"replica {self.replica} is not below replicas = {self.replicas}; number "
             raise ValueError(msg + "replicas 0 … replicas − 1")
+        if self.takeover_after <= self.priority_timeout:
+            msg = f"takeover_after ({self.takeover_after}) must exceed priority_timeout "
+            msg += f"({self.priority_timeout}); raise it, or pins a crashed replica left "
+            raise ValueError(msg + "make a restart hand partitions out unevenly")
         return self
 
 

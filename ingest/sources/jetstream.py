@@ -8,8 +8,11 @@ holding the pin gets all of that partition's messages, the others stand by and t
 it stops pulling. Messages are acknowledged only after the pipeline made them durable, so a
 replica that dies leaves its unacknowledged messages to be redelivered to the new owner.
 
-A replica pulls the partitions it prefers (``p mod replicas == replica``) at once and the others
-after ``standby_delay``, so that replicas started together share the partitions evenly.
+A replica pulls its own share of the partitions (``p mod replicas == replica``). The server
+gives a pin out lazily, to a request waiting when a message comes, so a replica pulls another
+replica's partition only once that partition looks orphaned: messages waiting and neither
+delivery nor acknowledgement moving for ``takeover_after`` seconds. Then it waits in line, and
+the server pins it once the silent owner's ``priority_timeout`` has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Self
 
 import nats
@@ -30,7 +33,13 @@ from ingest.errors import ConfigError
 from ingest.model import Message
 from ingest.settings import NatsSettings, Settings
 from ingest.sources.inbox import Inbox, SourceState
-from ingest.sources.pinned import ConsumerSpec, PinnedPull, consumer_info, create_consumer
+from ingest.sources.pinned import (
+    ConsumerSpec,
+    PinnedPull,
+    consumer_info,
+    create_consumer,
+    unpin,
+)
 
 __all__ = ["MIN_SERVER", "JetStreamSource", "consumer_specs", "provision", "topic_of"]
 
@@ -165,6 +174,8 @@ class JetStreamSource(Inbox):
         self._next_token = 1
         self._paused = False
         self._keepalive_period = settings.ack_wait / 3
+        self._answers: set[asyncio.Future[None]] = set()  # acks and terms being sent
+        self._pullers: list[PinnedPull] = []
         self.owned: set[int] = set()
 
     async def __aenter__(self) -> Self:
@@ -181,28 +192,43 @@ class JetStreamSource(Inbox):
         return self
 
     async def _disconnect(self) -> None:
-        if self._client is not None:
-            await self._client.drain()
+        """Send the acknowledgements still under way, release the pins (everything taken is
+        durable and acknowledged now), then drain and close the connection."""
+        await asyncio.gather(*self._answers, return_exceptions=True)
+        if self._client is None or self._client.is_closed:
+            return
+        client = self._client
+        pinned = [puller.spec for puller in self._pullers if puller.pin]
+        await asyncio.gather(*(unpin(client, spec) for spec in pinned))
+        await client.drain()
+
+    def _answer(self, reply: Coroutine[None, None, None]) -> None:
+        """Send an acknowledgement (or term) in the background; stopping waits for it."""
+        task = asyncio.ensure_future(reply)
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Acknowledge durable messages (the server then forgets them)."""
         msgs = [m for m in (self._msgs.pop(message.token, None) for message in messages) if m]
         self._held -= len(messages)
         if msgs and self._client is not None and not self._client.is_closed:
-            task = asyncio.ensure_future(_publish_acks(msgs))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            self._answer(_publish_acks(msgs))
 
     def pause(self) -> None:
-        """Stop pulling: the pins lapse after ``priority_timeout`` and standbys take over."""
+        """Stop pulling: the pins lapse after ``priority_timeout``; other replicas take over."""
         self._paused = True
 
     async def _pull_loop(self, spec: ConsumerSpec, partition: int) -> None:
         s = self._settings
-        if partition % s.replicas != s.replica:
-            await asyncio.sleep(s.standby_delay)
         assert self._client is not None  # noqa: S101 - connected in __aenter__
+        if partition % s.replicas != s.replica:
+            await _orphaned(self._client, spec, s.takeover_after)
+            log.info(
+                "partition %d: no progress for %.0f s; standing by", partition, s.takeover_after
+            )
         puller = PinnedPull(self._client, spec)
+        self._pullers.append(puller)
         try:
             while not self._paused and self.state is not SourceState.CLOSED:
                 msgs, gained = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
@@ -226,9 +252,7 @@ class JetStreamSource(Inbox):
             self.redelivered += delivered > 1
             if delivered >= self._settings.max_deliver:
                 self._on_poison(message, delivered)
-                task = asyncio.ensure_future(msg.term())
-                self._tasks.append(task)
-                task.add_done_callback(self._tasks.remove)
+                self._answer(msg.term())
                 continue
             self._msgs[self._next_token] = msg
             self._next_token += 1
@@ -245,6 +269,19 @@ class JetStreamSource(Inbox):
                     await msg.in_progress()
                 except NatsError:
                     break  # disconnected: the server redelivers what it must
+
+
+async def _orphaned(client: Client, spec: ConsumerSpec, period: float) -> None:
+    """Return once the consumer holds messages and made no progress for a whole ``period``."""
+    before: tuple[object, ...] | None = None
+    while True:
+        info = await consumer_info(client, spec.stream, spec.name) or {}
+        waiting = info.get("num_pending", 0) + info.get("num_ack_pending", 0)
+        progress = (info.get("delivered"), info.get("ack_floor"))
+        if waiting and progress == before:
+            return
+        before = progress if waiting else None  # stuck means: waiting at both ends of a period
+        await asyncio.sleep(period)
 
 
 async def _publish_acks(msgs: list[Msg]) -> None:

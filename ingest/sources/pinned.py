@@ -9,7 +9,9 @@ pinned pull request are written here against the JSON API, in this one module:
   the server puts the current pin in the ``Nats-Pin-Id`` header of every message it delivers
   to the pinned client, and the client echoes it as ``id`` in its next pulls. Another client's
   pulls wait (status 423 when its pin is stale). If the pinned client pulls nothing for
-  ``priority_timeout``, the server pins the next puller: that is the failover.
+  ``priority_timeout``, the server pins the next puller: that is the failover;
+- ``$JS.API.CONSUMER.UNPIN.<stream>.<consumer>`` with ``{"group"}``: a clean stop hands over
+  at once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-__all__ = ["ConsumerSpec", "PinnedPull", "consumer_info", "create_consumer"]
+__all__ = ["ConsumerSpec", "PinnedPull", "consumer_info", "create_consumer", "unpin"]
 
 log = logging.getLogger(__name__)
 _NS = 1_000_000_000
@@ -82,12 +84,23 @@ async def consumer_info(client: Client, stream: str, name: str) -> dict[str, Any
     return None if "error" in answer else answer
 
 
+async def unpin(client: Client, spec: ConsumerSpec) -> bool:
+    """Release the group's pin (``$JS.API.CONSUMER.UNPIN``): the next waiting puller gets it at
+    once instead of after ``priority_timeout``. True if the server agreed."""
+    subject = f"$JS.API.CONSUMER.UNPIN.{spec.stream}.{spec.name}"
+    try:
+        answer = await _api(client, subject, {"group": spec.group})
+    except (NatsTimeout, NoRespondersError):
+        return False
+    return "error" not in answer
+
+
 class PinnedPull:
     """Pull requests on one consumer's priority group, remembering the pin this client holds."""
 
     def __init__(self, client: Client, spec: ConsumerSpec) -> None:
         self._client = client
-        self._spec = spec
+        self.spec = spec
         self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.name}"
         self._inbox = client.new_inbox()
         self._sub: Subscription | None = None
@@ -101,7 +114,7 @@ class PinnedPull:
         request: dict[str, Any] = {
             "batch": batch,
             "expires": int(expires * _NS),
-            "group": self._spec.group,
+            "group": self.spec.group,
         }
         if self.pin:
             request["id"] = self.pin

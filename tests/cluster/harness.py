@@ -46,7 +46,7 @@ LATE_WINDOWS = "".join(
     for kind in ("air", "noise", "waste", "health")
 )
 FAST = {  # failover in seconds, not the production tens of seconds
-    "standby_delay": 3.0,
+    "takeover_after": 3.0,
     "priority_timeout": 2.0,
     "ack_wait": 4.0,
 }
@@ -56,8 +56,7 @@ FAST = {  # failover in seconds, not the production tens of seconds
 class Row:
     """One scenario's figures: uplinks PUBACKed by the MQTT listener, found in InfluxDB,
     delivered again to a replica (an upper bound of the uplinks written twice), PUBACKed and
-    not found, the longest pause between two PUBACKs, and the rate from the first publish to
-    the last uplink in InfluxDB."""
+    not found, and the longest pause between two PUBACKs."""
 
     replicas: int
     scenario: str
@@ -66,7 +65,6 @@ class Row:
     redelivered: int
     lost: int
     stall_s: float
-    msg_per_s: float
 
 
 def nats_section(cluster: NatsCluster, replica: int, replicas: int, **overrides: object) -> str:
@@ -206,11 +204,13 @@ def replicas(
     count: int,
     *,
     database: str = "city",
+    influx_urls: dict[int, str] | None = None,
     **overrides: object,
 ) -> Iterator[list[CityIngest]]:
     """`count` replicas of city-ingest, each in its own folder with the city's registry and
     pseudonym key, started together; stopped (SIGTERM) at the end unless killed before.
-    `overrides` change `[nats]` settings."""
+    `influx_urls` puts replicas (by index) behind another URL (a fault proxy); `overrides`
+    change `[nats]` settings."""
     env = {"CITY_INGEST_INFLUXDB__DATABASE": database}
     services = []
     for i in range(count):
@@ -223,7 +223,7 @@ def replicas(
             CityIngest(
                 root,
                 mqtt_port=cluster.nodes[0].mqtt_port,
-                influx_url=influx.url,
+                influx_url=(influx_urls or {}).get(i, influx.url),
                 env=env,
                 extra=section + LATE_WINDOWS,
             )

@@ -8,7 +8,6 @@ in InfluxDB.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from ingest.handover import partition_of
 from simulators.servers import InfluxV1, wait_until
+from simulators.servers.faultproxy import FaultMode, FaultProxy
 from simulators.servers.nats import NatsCluster
 from simulators.stream import Publication
 from tests.cluster.harness import (
@@ -54,17 +54,16 @@ def _all_landed(
 
 
 def _row(
-    replicas_: int, scenario: str, publisher: AckedPublisher, written: set[int], **more: float
+    replicas_: int, scenario: str, publisher: AckedPublisher, written: set[int], redelivered: float
 ) -> Row:
     return Row(
         replicas=replicas_,
         scenario=scenario,
         published=len(publisher.acked),
         written=len(written & publisher.acked),
-        redelivered=int(more.get("redelivered", 0)),
+        redelivered=int(redelivered),
         lost=len(publisher.acked - written),
         stall_s=publisher.longest_stall(),
-        msg_per_s=len(publisher.acked) / more["seconds"],
     )
 
 
@@ -74,18 +73,16 @@ def test_every_device_is_handled_by_one_replica(
     publications = city(tmp_path, devices=DEVICES, messages=1200, seed=5)
     with replicas(tmp_path, cluster, influx, 2) as services:
         publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "affinity")
-        started = time.monotonic()
         with publisher.connected():
             publisher.publish(publications, rate=800)
         written = _all_landed(influx, tmp_path, publications, publisher.acked)
-        seconds = time.monotonic() - started
         counts = [partition_counts(s) for s in services]
     handlers = {p: [i for i, c in enumerate(counts) if c.get(p)] for p in range(PARTITIONS)}
     assert all(len(h) == 1 for h in handlers.values()), handlers  # one replica per partition
     assert {h[0] for h in handlers.values()} == {0, 1}, "one replica took every partition"
     expected = Counter(_partition(p) for p in publications)  # FNV-1a(device) mod P
     assert {p: int(sum(c.get(p, 0) for c in counts)) for p in expected} == dict(expected)
-    record(_row(2, "steady", publisher, written, seconds=seconds))
+    record(_row(2, "steady", publisher, written, 0))
 
 
 def _reference_run(
@@ -115,21 +112,26 @@ def _close_windows(tmp_path: Path, cluster: NatsCluster, influx: InfluxV1, db: s
 def test_killing_the_owning_replica_loses_nothing(
     cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
 ) -> None:
-    """kill -9 a replica mid-stream: the other one takes its partitions over, rebuilds their
-    open windows from InfluxDB, and the aggregates equal a single replica's."""
+    """kill -9 a replica mid-stream, while a write of it hangs (and then lands, unacknowledged):
+    the other replica takes its partitions over, rebuilds their open windows from InfluxDB,
+    and the aggregates equal a single replica's."""
     publications = city(tmp_path, devices=DEVICES, messages=2400, seed=SEED)
     _reference_run(tmp_path, cluster, influx, publications)
     publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "replica-kill")
-    with replicas(tmp_path, cluster, influx, 2) as services:
-        started = time.monotonic()
+    with (
+        FaultProxy(influx.url) as proxy,
+        replicas(tmp_path, cluster, influx, 2, influx_urls={0: proxy.url}) as services,
+    ):
         with publisher.connected():
-            sender = threading.Thread(target=publisher.publish, args=(publications, 600))
+            sender = threading.Thread(target=publisher.publish, args=(publications, 400))
             sender.start()
-            wait_until(lambda: len(landed(influx, tmp_path, publications)) > 600, 30)
-            services[0].kill()
+            wait_until(lambda: len(landed(influx, tmp_path, publications)) > 400, 30)
+            proxy.mode = FaultMode.HANG
+            wait_until(lambda: proxy.counts().get(FaultMode.HANG), 10)
+            services[0].kill()  # with a batch taken and not acknowledged
+            proxy.mode = FaultMode.FORWARD  # the hung write lands: written, never acknowledged
             sender.join()
         written = _all_landed(influx, tmp_path, publications, publisher.acked)
-        seconds = time.monotonic() - started
         survivor = services[1].metrics()
         _close_windows(tmp_path, cluster, influx, "city")
     assert len(publisher.acked) == len(publications)
@@ -137,8 +139,7 @@ def test_killing_the_owning_replica_loses_nothing(
     assert survivor["city_ingest_source_redelivered"] > 0  # the dead replica's messages
     assert aggregates(influx, "city") == aggregates(influx, "reference")
     redelivered = survivor["city_ingest_source_redelivered"]
-    row = _row(2, "kill -9 replica", publisher, written, redelivered=redelivered, seconds=seconds)
-    record(row)
+    record(_row(2, "kill -9 replica", publisher, written, redelivered))
 
 
 def test_killing_the_stream_leader_node_loses_nothing(
@@ -151,7 +152,6 @@ def test_killing_the_stream_leader_node_loses_nothing(
     entry = next(node for node in cluster.nodes if node is not leader)
     publisher = AckedPublisher("127.0.0.1", entry.mqtt_port, "node-kill")
     with replicas(tmp_path, cluster, influx, 2) as services:
-        started = time.monotonic()
         with publisher.connected():
             sender = threading.Thread(target=publisher.publish, args=(publications, 600))
             sender.start()
@@ -159,14 +159,9 @@ def test_killing_the_stream_leader_node_loses_nothing(
             leader.kill()
             sender.join()
         written = _all_landed(influx, tmp_path, publications, publisher.acked)
-        seconds = time.monotonic() - started
         leader.restart()
         redelivered = sum(s.metrics()["city_ingest_source_redelivered"] for s in services)
     assert len(publisher.acked) == len(publications)
     assert written == publisher.acked
     assert publisher.longest_stall() < 15  # Raft elections take 4–9 s (nats-server raft.go)
-    record(
-        _row(
-            2, "kill -9 stream leader", publisher, written, redelivered=redelivered, seconds=seconds
-        )
-    )
+    record(_row(2, "kill -9 stream leader", publisher, written, redelivered))
