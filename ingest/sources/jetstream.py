@@ -22,7 +22,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Self
+from typing import Any, Self
 
 import nats
 from nats.aio.client import Client
@@ -49,6 +49,7 @@ MIN_SERVER = (2, 11)
 _PULL_EXPIRES_S = 1.0
 _PULL_BATCH = 500
 _PREFIX = "$MQTT.msgs.part."
+_LIMITS = ("ack_wait", "max_deliver", "max_ack_pending", "priority_timeout")
 _MQTT_FIX = "point [mqtt] host and port at one node's MQTT listener"
 
 OnGain = Callable[[int], Awaitable[None]]
@@ -174,6 +175,7 @@ class JetStreamSource(Inbox):
         self._next_token = 1
         self._paused = False
         self._keepalive_period = settings.ack_wait / 3
+        self._max_deliver: dict[int, int] = {}  # as the server's consumers hold it
         self._answers: set[asyncio.Future[None]] = set()  # acks and terms being sent
         self._pullers: list[PinnedPull] = []
         self.owned: set[int] = set()
@@ -182,8 +184,10 @@ class JetStreamSource(Inbox):
         self.state = SourceState.CONNECTING
         client = self._client = await connect(self._settings)
         specs = consumer_specs(self._settings)
-        for spec in specs:
-            await _check_consumer(client, spec)
+        for p, spec in enumerate(specs):
+            held = await _check_consumer(client, spec)
+            self._max_deliver[p] = held["max_deliver"]
+            self._keepalive_period = min(self._keepalive_period, held["ack_wait"] / 3e9)
         self._tasks = [
             asyncio.create_task(self._pull_loop(spec, p)) for p, spec in enumerate(specs)
         ]
@@ -250,7 +254,7 @@ class JetStreamSource(Inbox):
             message = Message(topic_of(msg.subject), msg.data, now, self._next_token, partition)
             delivered = msg.metadata.num_delivered
             self.redelivered += delivered > 1
-            if delivered >= self._settings.max_deliver:
+            if delivered >= self._max_deliver[partition]:
                 self._on_poison(message, delivered)
                 self._answer(msg.term())
                 continue
@@ -292,7 +296,9 @@ async def _publish_acks(msgs: list[Msg]) -> None:
             return  # not acknowledged: redelivered, and idempotent writes absorb the copy
 
 
-async def _check_consumer(client: Client, spec: ConsumerSpec) -> None:
+async def _check_consumer(client: Client, spec: ConsumerSpec) -> dict[str, Any]:
+    """The consumer's config as the server holds it; ``ConfigError`` if it is missing or has
+    no pinned group. Limits that differ from the settings are logged: the server's apply."""
     info = await consumer_info(client, spec.stream, spec.name)
     fix = "run `city-ingest jetstream-setup --config …` before the network servers publish"
     if info is None:
@@ -302,9 +308,16 @@ async def _check_consumer(client: Client, spec: ConsumerSpec) -> None:
             "consumes are dropped after their PUBACK)",
             fix,
         )
-    if info.get("config", {}).get("priority_policy") != "pinned_client":
-        raise ConfigError(
-            "nats.group",
-            f"consumer {spec.name} has no pinned_client priority group",
-            fix,
+    held: dict[str, Any] = info.get("config", {})
+    if held.get("priority_policy") != "pinned_client":
+        raise ConfigError("nats.group", f"consumer {spec.name} has no pinned_client group", fix)
+    wanted = spec.config()
+    differ = [key for key in _LIMITS if held.get(key) != wanted[key]]
+    if differ:
+        log.warning(
+            "consumer %s: %s differ from the config; the server's values apply until "
+            "`city-ingest jetstream-setup` updates them",
+            spec.name,
+            ", ".join(f"{key} {held.get(key)} (config {wanted[key]})" for key in differ),
         )
+    return held

@@ -205,16 +205,16 @@ class NatsCluster:
         }
         return "\n[nats]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
 
-    def provision(self) -> str:
+    def provision(self, **settings: object) -> str:
         """`city-ingest jetstream-setup` for this cluster (the MQTT streams and the partition
-        consumers); what it printed."""
+        consumers, with `[nats]` `settings`); what it printed."""
         setup = self.root / "setup"
         setup.mkdir(exist_ok=True)
         config = write_service_config(
             setup,
             mqtt_port=self.nodes[0].mqtt_port,
             influx_url="http://127.0.0.1:1",  # jetstream-setup does not write
-            extra=self.service_section(0, 1),
+            extra=self.service_section(0, 1, **settings),
         )
         done = subprocess.run(  # noqa: S603 - this Python running city-ingest
             [sys.executable, "-m", "ingest", "jetstream-setup", "--config", str(config)],

@@ -10,7 +10,7 @@ import pytest
 
 from simulators.servers import InfluxV1
 from simulators.servers.nats import MIN_VERSION, NatsCluster, nats_binary, server_version
-from tests.cluster.harness import PARTITIONS, Row
+from tests.cluster.harness import FAST, PARTITIONS, Row
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def cluster(tmp_path: Path, nats_server_binary: str) -> Iterator[NatsCluster]:
     with NatsCluster(
         tmp_path / "nats", partitions=PARTITIONS, binary=nats_server_binary
     ) as nats_cluster:
-        assert "8 partition consumers ready" in nats_cluster.provision()
+        assert "8 partition consumers ready" in nats_cluster.provision(**FAST)
         yield nats_cluster
 
 

@@ -67,11 +67,16 @@ def _row(
     )
 
 
+@pytest.mark.parametrize("count", [2, 3])
 def test_every_device_is_handled_by_one_replica(
-    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
+    cluster: NatsCluster,
+    influx: InfluxV1,
+    tmp_path: Path,
+    record: Callable[[Row], None],
+    count: int,
 ) -> None:
     publications = city(tmp_path, devices=DEVICES, messages=1200, seed=5)
-    with replicas(tmp_path, cluster, influx, 2) as services:
+    with replicas(tmp_path, cluster, influx, count) as services:
         publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "affinity")
         with publisher.connected():
             publisher.publish(publications, rate=800)
@@ -79,25 +84,29 @@ def test_every_device_is_handled_by_one_replica(
         counts = [partition_counts(s) for s in services]
     handlers = {p: [i for i, c in enumerate(counts) if c.get(p)] for p in range(PARTITIONS)}
     assert all(len(h) == 1 for h in handlers.values()), handlers  # one replica per partition
-    assert {h[0] for h in handlers.values()} == {0, 1}, "one replica took every partition"
+    assert all(h == [p % count] for p, h in handlers.items()), handlers  # each its own share
     expected = Counter(_partition(p) for p in publications)  # FNV-1a(device) mod P
     assert {p: int(sum(c.get(p, 0) for c in counts)) for p in expected} == dict(expected)
-    record(_row(2, "steady", publisher, written, 0))
+    record(_row(count, "steady", publisher, written, 0))
 
 
 def _reference_run(
     tmp_path: Path, cluster: NatsCluster, influx: InfluxV1, publications: list[Publication]
-) -> None:
+) -> Row:
     """The same uplinks through a single replica, into the database `reference`."""
     with replicas(tmp_path, cluster, influx, 1, database="reference"):
         publisher = AckedPublisher("127.0.0.1", cluster.nodes[0].mqtt_port, "reference")
         with publisher.connected():
             publisher.publish(publications, rate=1500)
-        wait_until(
-            lambda: landed(influx, tmp_path, publications, "reference") >= publisher.acked, 60
+        written = wait_until(
+            lambda: (
+                (w := landed(influx, tmp_path, publications, "reference")) >= publisher.acked and w
+            ),
+            60,
         )
         _close_windows(tmp_path, cluster, influx, "reference")
     # the replica stopped cleanly: the aggregates of its last batches are written
+    return _row(1, "reference for the kill", publisher, written, 0)
 
 
 def _close_windows(tmp_path: Path, cluster: NatsCluster, influx: InfluxV1, db: str) -> None:
@@ -116,7 +125,7 @@ def test_killing_the_owning_replica_loses_nothing(
     the other replica takes its partitions over, rebuilds their open windows from InfluxDB,
     and the aggregates equal a single replica's."""
     publications = city(tmp_path, devices=DEVICES, messages=2400, seed=SEED)
-    _reference_run(tmp_path, cluster, influx, publications)
+    record(_reference_run(tmp_path, cluster, influx, publications))
     publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "replica-kill")
     with (
         FaultProxy(influx.url) as proxy,
