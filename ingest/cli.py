@@ -22,7 +22,7 @@ from ingest.pipeline import Pipeline, plan
 from ingest.replay import replay_dead_letters
 from ingest.settings import Settings, load_settings
 from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
-from ingest.sources.jetstream import provision
+from ingest.sources.jetstream_setup import provision
 from simulators import cli as simulate_cli
 
 __all__ = ["main"]

@@ -19,6 +19,7 @@ the device's token in its network's topic, modulo the partition count
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Callable
@@ -79,11 +80,22 @@ class Handover:
         self._aggregator = aggregator
         self._partitions = partitions
         self._replay_ns = round(horizon_s * 1e9) + _DAY_NS
+        self._wanted: set[int] = set()  # gained partitions waiting for a read
+        self._reading = asyncio.Lock()
         self._now = now
 
     async def rebuild(self, partition: int) -> None:
-        """Fold the partition's readings of the replay span into the windows. Nothing is
+        """Fold the partition's readings of the replay span into the windows. Partitions
+        gained while another rebuild reads are rebuilt together by the next read. Nothing is
         written: the windows are emitted as usual when the next readings change or close them."""
+        self._wanted.add(partition)
+        async with self._reading:
+            if partition not in self._wanted:
+                return  # rebuilt by the read that just finished
+            gained, self._wanted = self._wanted, set()
+            await self._replay(gained)
+
+    async def _replay(self, partitions: set[int]) -> None:
         since = self._now() - self._replay_ns
         span = (since, self._now() + _DAY_NS)
         async with aiohttp.ClientSession() as session:
@@ -91,18 +103,18 @@ class Handover:
                 session, self._influx, self._names, list(Kind), span, stream=io.StringIO()
             )
         assert links is not None  # noqa: S101 - every kind was read
-        mine = self._members(links, partition)
+        mine = self._members(links, partitions)
         kept = [(kind, _keep(batch, mine)) for kind, batch in readings]
         link_rows = _link_mask(links, mine)
         self._aggregator.replay(kept, [_take_links(links, link_rows)], since)
         log.info(
-            "partition %d: rebuilt its windows from %d readings in InfluxDB",
-            partition,
+            "partitions %s: rebuilt their windows from %d readings in InfluxDB",
+            sorted(partitions),
             sum(len(batch) for _, batch in kept),
         )
 
-    def _members(self, links: Links, partition: int) -> set[tuple[int, int]]:
-        """(device, time) of the partition's uplinks among ``links``."""
+    def _members(self, links: Links, partitions: set[int]) -> set[tuple[int, int]]:
+        """(device, time) of the partitions' uplinks among ``links``."""
 
         @cache
         def of(code: int, network: Network) -> int:
@@ -113,7 +125,7 @@ class Handover:
             for code, time_ns, network in zip(
                 links.device.tolist(), links.time_ns.tolist(), links.networks, strict=True
             )
-            if of(code, network) == partition
+            if of(code, network) in partitions
         }
 
 

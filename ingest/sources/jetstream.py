@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Self
 
 import nats
@@ -29,19 +28,18 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from ingest.errors import ConfigError
+from ingest.errors import CityIngestError, ConfigError
 from ingest.model import Message
-from ingest.settings import NatsSettings, Settings
+from ingest.settings import NatsSettings
 from ingest.sources.inbox import Inbox, SourceState
 from ingest.sources.pinned import (
     ConsumerSpec,
     PinnedPull,
     consumer_info,
-    create_consumer,
     unpin,
 )
 
-__all__ = ["MIN_SERVER", "JetStreamSource", "consumer_specs", "provision", "topic_of"]
+__all__ = ["MIN_SERVER", "JetStreamSource", "connect", "consumer_specs", "topic_of"]
 
 log = logging.getLogger(__name__)
 MIN_SERVER = (2, 11)
@@ -50,9 +48,8 @@ _PULL_EXPIRES_S = 1.0
 _PULL_BATCH = 500
 _PREFIX = "$MQTT.msgs.part."
 _LIMITS = ("ack_wait", "max_deliver", "max_ack_pending", "priority_timeout")
-_MQTT_FIX = "point [mqtt] host and port at one node's MQTT listener"
 
-OnGain = Callable[[int], Awaitable[None]]
+OnGain = Callable[[int], Coroutine[None, None, None]]
 """Called when this replica wins a partition, before any of its messages is handed out."""
 OnPoison = Callable[[Message, int], None]
 """Called with a message delivered ``max_deliver`` times (and how often), before it is dropped."""
@@ -107,54 +104,6 @@ async def connect(settings: NatsSettings) -> Client:
     return client
 
 
-def _open_mqtt_session(host: str, port: int, timeout: float) -> None:
-    """One MQTT 3.1.1 CONNECT (clean session) and DISCONNECT: the NATS MQTT listener creates
-    its streams, ``$MQTT_msgs`` among them, on an account's first MQTT connection."""
-    client_id = b"city-ingest-setup"
-    variable = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(bytes([0x10, len(variable)]) + variable)
-            connack = sock.recv(4)
-            sock.sendall(b"\xe0\x00")
-    except OSError as exc:
-        raise ConfigError(
-            "mqtt.host", f"cannot reach the NATS MQTT listener {host}:{port} ({exc})", _MQTT_FIX
-        ) from exc
-    if connack[:1] != b"\x20" or connack[3:4] != b"\x00":
-        raise ConfigError("mqtt.host", f"{host}:{port} refused MQTT ({connack!r})", _MQTT_FIX)
-
-
-async def provision(settings: Settings) -> list[str]:
-    """Create the MQTT streams (through ``[mqtt]``, the NATS MQTT listener) and every
-    partition's consumer (or update them); the consumers' names."""
-    nats_settings = _nats_settings(settings)
-    await asyncio.to_thread(
-        _open_mqtt_session, settings.mqtt.host, settings.mqtt.port, nats_settings.connect_timeout
-    )
-    client = await connect(nats_settings)
-    try:
-        names = []
-        for spec in consumer_specs(nats_settings):
-            answer = await create_consumer(client, spec)
-            if "error" in answer:
-                raise ConfigError(
-                    "nats.stream",
-                    f"cannot create consumer {spec.name}: {answer['error'].get('description')}",
-                    "check that [mqtt] points at the cluster's MQTT listener",
-                )
-            names.append(spec.name)
-        return names
-    finally:
-        await client.close()
-
-
-def _nats_settings(settings: Settings) -> NatsSettings:
-    if settings.nats is None:
-        raise ConfigError("nats", "is missing", "add a [nats] section (docs/scaling.md)")
-    return settings.nats
-
-
 class JetStreamSource(Inbox):
     """Batches from the partitions this replica holds; an async context manager."""
 
@@ -178,7 +127,6 @@ class JetStreamSource(Inbox):
         self._max_deliver: dict[int, int] = {}  # as the server's consumers hold it
         self._answers: set[asyncio.Future[None]] = set()  # acks and terms being sent
         self._pullers: list[PinnedPull] = []
-        self.owned: set[int] = set()
 
     async def __aenter__(self) -> Self:
         self.state = SourceState.CONNECTING
@@ -237,16 +185,34 @@ class JetStreamSource(Inbox):
             while not self._paused and self.state is not SourceState.CLOSED:
                 msgs, gained = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
                 if gained:
-                    log.info(
-                        "partition %d: this replica holds it now (pin %s)", partition, puller.pin
-                    )
-                    self.owned.add(partition)
-                    await self._on_gain(partition)
-                elif not puller.pin:
-                    self.owned.discard(partition)
+                    log.info("partition %d: this replica holds it now", partition)
+                    msgs += await self._while_rebuilding(puller, partition)
                 self._take(msgs, partition)
         finally:
             await puller.close()
+
+    async def _while_rebuilding(self, puller: PinnedPull, partition: int) -> list[Msg]:
+        """Run the hand-over of a gained partition. Pulling goes on meanwhile (without pulls
+        the pin would lapse); what arrives is kept, marked in progress, for afterwards."""
+        rebuild = asyncio.create_task(self._on_gain(partition))
+        held: list[Msg] = []
+        marked = time.monotonic()
+        while not rebuild.done():
+            more, _ = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
+            held += more
+            if time.monotonic() - marked > self._keepalive_period:
+                await asyncio.gather(*(msg.in_progress() for msg in held), return_exceptions=True)
+                marked = time.monotonic()
+        try:
+            rebuild.result()
+        except CityIngestError as exc:
+            log.error(  # noqa: TRY400 - a database problem, not a bug: no traceback
+                "partition %d: open windows not rebuilt (%s); its aggregates miss earlier "
+                "readings until `city-ingest reaggregate`",
+                partition,
+                exc,
+            )
+        return held
 
     def _take(self, msgs: list[Msg], partition: int) -> None:
         now = self._now()
