@@ -183,13 +183,23 @@ class JetStreamSource(Inbox):
         self._pullers.append(puller)
         try:
             while not self._paused and self.state is not SourceState.CLOSED:
-                msgs, gained = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
+                msgs, gained = await self._pull(puller, partition)
                 if gained:
                     log.info("partition %d: this replica holds it now", partition)
                     msgs += await self._while_rebuilding(puller, partition)
                 self._take(msgs, partition)
         finally:
             await puller.close()
+
+    async def _pull(self, puller: PinnedPull, partition: int) -> tuple[list[Msg], bool]:
+        """One pull; a connection problem (the client reconnects by itself) pulls nothing."""
+        try:
+            return await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
+        except NatsError as exc:
+            self.last_error = f"partition {partition}: {type(exc).__name__}: {exc}"
+            log.warning("pulling %s", self.last_error)
+            await asyncio.sleep(_PULL_EXPIRES_S)
+            return [], False
 
     async def _while_rebuilding(self, puller: PinnedPull, partition: int) -> list[Msg]:
         """Run the hand-over of a gained partition. Pulling goes on meanwhile (without pulls
@@ -198,7 +208,7 @@ class JetStreamSource(Inbox):
         held: list[Msg] = []
         marked = time.monotonic()
         while not rebuild.done():
-            more, _ = await puller.pull(_PULL_BATCH, _PULL_EXPIRES_S)
+            more, _ = await self._pull(puller, partition)
             held += more
             if time.monotonic() - marked > self._keepalive_period:
                 await asyncio.gather(*(msg.in_progress() for msg in held), return_exceptions=True)
@@ -216,6 +226,7 @@ class JetStreamSource(Inbox):
 
     def _take(self, msgs: list[Msg], partition: int) -> None:
         now = self._now()
+        taken = 0
         for msg in msgs:
             message = Message(topic_of(msg.subject), msg.data, now, self._next_token, partition)
             delivered = msg.metadata.num_delivered
@@ -227,8 +238,9 @@ class JetStreamSource(Inbox):
             self._msgs[self._next_token] = msg
             self._next_token += 1
             self._pending.append(message)
-        if self._pending:
-            self._arrived(len(msgs), now)
+            taken += 1
+        if taken:
+            self._arrived(taken, now)
 
     async def _keep_alive(self) -> None:
         """Tell the server that messages held past a third of ``ack_wait`` are still worked on."""
@@ -245,7 +257,10 @@ async def _orphaned(client: Client, spec: ConsumerSpec, period: float) -> None:
     """Return once the consumer holds messages and made no progress for a whole ``period``."""
     before: tuple[object, ...] | None = None
     while True:
-        info = await consumer_info(client, spec.stream, spec.name) or {}
+        try:
+            info = await consumer_info(client, spec.stream, spec.name) or {}
+        except NatsError:  # no answer (a leader election, a reconnect): look again later
+            info = {}
         waiting = info.get("num_pending", 0) + info.get("num_ack_pending", 0)
         progress = (info.get("delivered"), info.get("ack_floor"))
         if waiting and progress == before:

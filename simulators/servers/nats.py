@@ -116,6 +116,7 @@ class NatsNode(ServerProcess):
         self.partitions = partitions
         self.ports = {"client": 0, "http": 0, "cluster": 0, "mqtt": 0}
         self.routes: list[int] = []
+        self._attempts = 0
         self.log_path = root / f"{node}.log"
 
     @property
@@ -134,7 +135,11 @@ class NatsNode(ServerProcess):
         return body
 
     def _assign_ports(self) -> None:
-        """Ports come from the cluster, which must know them all before any node starts."""
+        """The cluster assigns the ports before any node starts (the routes name them); after
+        a start that lost a port, this node takes fresh ones, its route port excepted."""
+        if self._attempts:
+            self.ports |= {key: free_port() for key in ("client", "http", "mqtt")}
+        self._attempts += 1
         self.port = self.ports["client"]
 
     def _configure(self) -> None:
