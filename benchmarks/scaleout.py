@@ -6,7 +6,8 @@ three network formats, all kinds, no malformed or duplicate messages) is publish
 through the MQTT listener with the pre-encoded load publisher (``publish`` column: PUBACK
 rate, i.e. R3 stores), while no replica runs; then the replicas start together and drain it.
 The ``drain`` rate counts from the first message a replica took to the last one written to
-InfluxDB and acknowledged (start-up excluded), from ``/metrics`` polled every 50 ms.
+InfluxDB and acknowledged (start-up excluded), from ``/metrics`` polled every 50 ms; ``CPU
+busy`` is the machine's whole CPU time (every process, /proc/stat) busy during the drain.
 """
 
 from __future__ import annotations
@@ -28,15 +29,26 @@ _PARTITIONS = 24  # divisible by 1, 2 and 3 replicas
 _OUTCOMES = ("written", "duplicate", "dead_letter")
 
 
-def _drain(replicas: list[CityIngest], count: int) -> float:
-    """Messages per second from the first taken to the last accounted for."""
+def _drain(replicas: list[CityIngest], count: int) -> tuple[float, float]:
+    """Messages per second from the first taken to the last accounted for, and the share of
+    the machine's CPU time that was busy meanwhile (all processes)."""
 
     def taken() -> float:
         return sum(r.metrics()["city_ingest_received_total"] for r in replicas)
 
     first = wait_until(lambda: taken() > 0 and time.perf_counter(), 120, interval=0.05)
+    cpu_before = _cpu_times()
     last = wait_until(lambda: _accounted(replicas) >= count and time.perf_counter(), 600, 0.05)
-    return count / (last - first)
+    cpu_after = _cpu_times()
+    busy, total = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    return count / (last - first), busy / total
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot (/proc/stat: idle and iowait are not busy)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
 def _accounted(replicas: list[CityIngest]) -> float:
@@ -50,7 +62,7 @@ def _accounted(replicas: list[CityIngest]) -> float:
 
 def _round(
     root: Path, cluster: NatsCluster, influx: InfluxV1, *, count: int, replicas: int, seed: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Publish the backlog, then drain it with ``replicas`` started together, each on its own
     partitions."""
     messages = _messages(root, count, seed)
@@ -65,7 +77,7 @@ def _round(
     try:
         with ThreadPoolExecutor(len(services)) as pool:
             list(pool.map(CityIngest.start, services))
-        return publish.rate, _drain(services, count)
+        return (publish.rate, *_drain(services, count))
     finally:
         for service in services:
             service.stop()
@@ -77,22 +89,21 @@ def run(count: int = 30_000, repetitions: int = 2) -> None:
         influx.create_database("city")
         with NatsCluster(Path(tmp) / "nats", partitions=_PARTITIONS) as cluster:
             cluster.provision()
-            results: dict[int, list[tuple[float, float]]] = {1: [], 2: [], 3: []}
+            results: dict[int, list[tuple[float, float, float]]] = {1: [], 2: [], 3: []}
             for repetition in range(repetitions):
-                for replicas, pairs in results.items():
+                for replicas, runs in results.items():
                     root = Path(tmp) / f"r{replicas}-{repetition}"
                     root.mkdir()
                     seed = repetition * len(results) + replicas  # a fresh stretch of time
-                    pairs.append(
+                    runs.append(
                         _round(root, cluster, influx, count=count, replicas=replicas, seed=seed)
                     )
-    for replicas, pairs in results.items():
-        publish = statistics.median(p for p, _ in pairs)
-        drain = statistics.median(d for _, d in pairs)
-        rows.append((replicas, f"{publish:,.0f}", f"{drain:,.0f}"))
+    for replicas, runs in results.items():
+        publish, drain, busy = (statistics.median(run[i] for run in runs) for i in range(3))
+        rows.append((replicas, f"{publish:,.0f}", f"{drain:,.0f}", f"{busy:.0%}"))
     print_table(
         f"Scale-out: {count:,} uplinks, {_PARTITIONS} partitions, 3 NATS nodes (R3), one "
         f"InfluxDB, all on this machine; medians of {repetitions}",
-        ["replicas", "publish msg/s (PUBACK)", "drain msg/s (written + acked)"],
+        ["replicas", "publish msg/s (PUBACK)", "drain msg/s (written + acked)", "CPU busy"],
         rows,
     )

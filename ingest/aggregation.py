@@ -72,15 +72,17 @@ class Aggregator:
             points += outputs.points
         return points
 
-    def replay(self, readings: list[tuple[Kind, Batch]], links: list[Links], since_ns: int) -> None:
+    def replay(self, readings: list[tuple[Kind, Batch]], links: list[Links]) -> None:
         """Fold readings rebuilt from the database (a partition this replica just gained) and
-        remember them: a later delivery of the same (device, time), which the previous owner
-        wrote but did not acknowledge, is not counted twice. Keys older than ``since_ns`` are
-        forgotten."""
-        self._replayed = {key for key in self._replayed if key[1] >= since_ns}
+        remember them until ``forget_replayed``: a later delivery of the same (device, time),
+        which the previous owner wrote but did not acknowledge, is not counted twice."""
         self.process(readings, links)  # the windows' points are emitted by the next readings
         for _, batch in readings:
             self._replayed.update(zip(batch.device.tolist(), batch.time_ns.tolist(), strict=True))
+
+    def forget_replayed(self) -> None:
+        """The redeliveries are over: stop checking readings against the replayed ones."""
+        self._replayed = set()
 
     def _fresh(self, batch: Batch) -> Batch:
         """The rows not already folded in by ``replay``."""

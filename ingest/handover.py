@@ -72,6 +72,7 @@ class Handover:
         aggregator: Aggregator,
         partitions: int,
         horizon_s: float,
+        forget_after_s: float,
         now: Callable[[], int],
     ) -> None:
         self._influx = influx
@@ -81,6 +82,8 @@ class Handover:
         self._partitions = partitions
         self._replay_ns = round(horizon_s * 1e9) + _DAY_NS
         self._wanted: set[int] = set()  # gained partitions waiting for a read
+        self._forget_after_s = forget_after_s
+        self._replays = 0
         self._reading = asyncio.Lock()
         self._now = now
 
@@ -106,12 +109,25 @@ class Handover:
         mine = self._members(links, partitions)
         kept = [(kind, _keep(batch, mine)) for kind, batch in readings]
         link_rows = _link_mask(links, mine)
-        self._aggregator.replay(kept, [_take_links(links, link_rows)], since)
+        self._aggregator.replay(kept, [_take_links(links, link_rows)])
+        self._forget_later()
         log.info(
             "partitions %s: rebuilt their windows from %d readings in InfluxDB",
             sorted(partitions),
             sum(len(batch) for _, batch in kept),
         )
+
+    def _forget_later(self) -> None:
+        """Drop the replayed keys ``forget_after_s`` after the last replay: the old owner's
+        unacknowledged messages are redelivered within ``ack_wait`` of the hand-over."""
+        self._replays += 1
+        replays = self._replays
+
+        def forget() -> None:
+            if replays == self._replays:  # no replay since: nothing newer to protect
+                self._aggregator.forget_replayed()
+
+        asyncio.get_running_loop().call_later(self._forget_after_s, forget)
 
     def _members(self, links: Links, partitions: set[int]) -> set[tuple[int, int]]:
         """(device, time) of the partitions' uplinks among ``links``."""

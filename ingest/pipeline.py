@@ -145,6 +145,7 @@ class Pipeline:
                 s.processors.noise.horizon_s,
                 s.processors.waste.horizon_s,
             ),
+            forget_after_s=s.dedup.window,  # redeliveries come within ack_wait; as for duplicates
             now=self._now,
         )
         return JetStreamSource(
@@ -203,7 +204,8 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> Accounting:
         """Run until ``stop`` is set, then drain and return the totals."""
         self.dead_letters.open()
-        self.aggregator.load()
+        if self.plan.settings.nats is None:  # JetStream: gained partitions are rebuilt instead
+            self.aggregator.load()
         self._dedup.open()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)

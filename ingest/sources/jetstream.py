@@ -144,12 +144,14 @@ class JetStreamSource(Inbox):
         return self
 
     async def _disconnect(self) -> None:
-        """Send the acknowledgements still under way, release the pins (everything taken is
-        durable and acknowledged now), then drain and close the connection."""
+        """Send the acknowledgements still under way, give back what was never handed out,
+        release the pins, then drain and close the connection."""
         await asyncio.gather(*self._answers, return_exceptions=True)
         if self._client is None or self._client.is_closed:
             return
         client = self._client
+        # taken from the server, never handed to the pipeline: redeliver now, not after ack_wait
+        await asyncio.gather(*(msg.nak() for msg in self._msgs.values()), return_exceptions=True)
         pinned = [puller.spec for puller in self._pullers if puller.pin]
         await asyncio.gather(*(unpin(client, spec) for spec in pinned))
         await client.drain()

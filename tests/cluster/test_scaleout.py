@@ -174,3 +174,29 @@ def test_killing_the_stream_leader_node_loses_nothing(
     assert written == publisher.acked
     assert publisher.longest_stall() < 15  # Raft elections take 4–9 s (nats-server raft.go)
     record(_row(2, "kill -9 stream leader", publisher, written, redelivered))
+
+
+def test_a_clean_restart_of_a_replica_hands_its_partitions_over(
+    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
+) -> None:
+    """SIGTERM a replica mid-stream: it finishes and acknowledges what it took and releases
+    its pins; the other replica takes those partitions, rebuilds their windows and carries on.
+    Started again, the first replica does not load its saved windows (stale by now)."""
+    publications = city(tmp_path, devices=DEVICES, messages=2400, seed=SEED)
+    _reference_run(tmp_path, cluster, influx, publications)
+    publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "rolling")
+    with replicas(tmp_path, cluster, influx, 2) as services:
+        with publisher.connected():
+            sender = threading.Thread(target=publisher.publish, args=(publications, 400))
+            sender.start()
+            wait_until(lambda: len(landed(influx, tmp_path, publications)) > 400, 30)
+            services[0].stop()
+            wait_until(lambda: any(p % 2 == 0 for p in partition_counts(services[1])), 30)
+            services[0].start()  # the other replica has its partitions now: it stays idle
+            sender.join()
+        written = _all_landed(influx, tmp_path, publications, publisher.acked)
+        redelivered = services[1].metrics()["city_ingest_source_redelivered"]
+        _close_windows(tmp_path, cluster, influx, "city")
+    assert written == publisher.acked
+    assert aggregates(influx, "city") == aggregates(influx, "reference")
+    record(_row(2, "SIGTERM + restart a replica", publisher, written, redelivered))
