@@ -101,7 +101,10 @@ class Handover:
     async def _replay(self, partitions: set[int]) -> None:
         since = self._now() - self._replay_ns
         span = (since, self._now() + _DAY_NS)
-        async with aiohttp.ClientSession() as session:
+        patience = aiohttp.ClientTimeout(
+            sock_connect=self._influx.timeout, sock_read=self._influx.timeout
+        )
+        async with aiohttp.ClientSession(timeout=patience) as session:
             readings, links = await read_history(
                 session, self._influx, self._names, list(Kind), span, stream=io.StringIO()
             )

@@ -188,7 +188,7 @@ class JetStreamSource(Inbox):
                 msgs, gained = await self._pull(puller, partition)
                 if gained:
                     log.info("partition %d: this replica holds it now", partition)
-                    msgs += await self._while_rebuilding(puller, partition)
+                    msgs = await self._while_rebuilding(puller, partition, msgs)
                 self._take(msgs, partition)
         finally:
             await puller.close()
@@ -203,11 +203,14 @@ class JetStreamSource(Inbox):
             await asyncio.sleep(_PULL_EXPIRES_S)
             return [], False
 
-    async def _while_rebuilding(self, puller: PinnedPull, partition: int) -> list[Msg]:
+    async def _while_rebuilding(
+        self, puller: PinnedPull, partition: int, first: list[Msg]
+    ) -> list[Msg]:
         """Run the hand-over of a gained partition. Pulling goes on meanwhile (without pulls
-        the pin would lapse); what arrives is kept, marked in progress, for afterwards."""
+        the pin would lapse); the ``first`` messages and what arrives are held, marked in
+        progress, and returned for afterwards."""
         rebuild = asyncio.create_task(self._on_gain(partition))
-        held: list[Msg] = []
+        held = list(first)
         marked = time.monotonic()
         while not rebuild.done():
             more, _ = await self._pull(puller, partition)

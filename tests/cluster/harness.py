@@ -137,6 +137,7 @@ class AckedPublisher:
     def publish(self, publications: Sequence[Publication], rate: float) -> float:
         """Publish at about `rate` messages/s; seconds taken until the last PUBACK."""
         started = time.monotonic()
+        target = len(self.acked) + len(publications)
         for i, publication in enumerate(publications):
             info = self._client.publish(publication.topic, publication.payload, qos=1)
             with self._lock:
@@ -144,7 +145,7 @@ class AckedPublisher:
             ahead = started + i / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)  # pacing the publisher, not synchronising the test
-        wait_until(lambda: len(self.acked) >= len(publications), 60.0, 0.05, "uplinks not PUBACKed")
+        wait_until(lambda: len(self.acked) >= target, 60.0, 0.05, "uplinks not PUBACKed")
         return time.monotonic() - started
 
     def _on_publish(self, client: paho.Client, data: object, mid: int, *_: Any) -> None:

@@ -200,3 +200,29 @@ def test_a_clean_restart_of_a_replica_hands_its_partitions_over(
     assert written == publisher.acked
     assert aggregates(influx, "city") == aggregates(influx, "reference")
     record(_row(2, "SIGTERM + restart a replica", publisher, written, redelivered))
+
+
+def test_a_slow_write_keeps_its_messages(
+    cluster: NatsCluster, influx: InfluxV1, tmp_path: Path, record: Callable[[Row], None]
+) -> None:
+    """A write that hangs longer than `ack_wait` (4 s here): the replica marks its messages in
+    progress, so the server does not deliver them again meanwhile."""
+    publications = city(tmp_path, devices=DEVICES, messages=600, seed=SEED)
+    publisher = AckedPublisher("127.0.0.1", cluster.nodes[1].mqtt_port, "slow-write")
+    with (
+        FaultProxy(influx.url) as proxy,
+        replicas(tmp_path, cluster, influx, 1, influx_urls={0: proxy.url}) as [service],
+    ):
+        with publisher.connected():
+            publisher.publish(publications[:1], rate=600)  # the partitions' hand-over reads
+            wait_until(lambda: landed(influx, tmp_path, publications), 30)
+            proxy.mode = FaultMode.HANG
+            publisher.publish(publications[1:], rate=600)
+        # held through a whole write timeout (influxdb.timeout, 10 s) > 2 × ack_wait (4 s)
+        wait_until(lambda: "InfluxDB write failed" in service.log_text(), 30)
+        proxy.mode = FaultMode.FORWARD
+        written = _all_landed(influx, tmp_path, publications, publisher.acked)
+        redelivered = service.metrics()["city_ingest_source_redelivered"]
+    assert written == publisher.acked
+    assert redelivered == 0  # held past ack_wait, never redelivered: in_progress worked
+    record(_row(1, "write hangs > ack_wait", publisher, written, redelivered))
