@@ -187,9 +187,15 @@ class NatsCluster:
             node.ports = {key: free_port() for key in node.ports}
         for node in self.nodes:
             node.routes = [n.ports["cluster"] for n in self.nodes if n is not node]
-        for node in self.nodes:
-            node.start()
-        wait_until(self._has_meta_leader, timeout, 0.2, "the JetStream cluster elected no leader")
+        try:
+            for node in self.nodes:
+                node.start()
+            wait_until(
+                self._has_meta_leader, timeout, 0.2, "the JetStream cluster elected no leader"
+            )
+        except (ServerError, AssertionError):
+            self.stop()  # the nodes that did start
+            raise
         return self
 
     def _has_meta_leader(self) -> bool:
