@@ -76,8 +76,7 @@ class Handover:
         now: Callable[[], int],
     ) -> None:
         self._influx = influx
-        self._names = {public_name(device): device.code for device in registry}
-        self._devices = {device.code: device for device in registry}
+        self.use_registry(registry, public_name)
         self._aggregator = aggregator
         self._partitions = partitions
         self._replay_ns = round(horizon_s * 1e9) + _DAY_NS
@@ -86,6 +85,11 @@ class Handover:
         self._replays = 0
         self._reading = asyncio.Lock()
         self._now = now
+
+    def use_registry(self, registry: Registry, public_name: Callable[[Device], str]) -> None:
+        """The devices to rebuild (again after a registry reload)."""
+        self._names = {public_name(device): device.code for device in registry}
+        self._devices = {device.code: device for device in registry}
 
     async def rebuild(self, partition: int) -> None:
         """Fold the partition's readings of the replay span into the windows. Partitions

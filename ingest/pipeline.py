@@ -102,6 +102,7 @@ class Pipeline:
         tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
         self._device_tags = tags
         self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
+        self._handover: Handover | None = None  # JetStream: rebuilds gained partitions
         self.source = self._transport()
         self.sources: list[Source] = [self.source]
         self._dedup = dedup = Deduplicator(
@@ -134,7 +135,7 @@ class Pipeline:
         s, the_plan = self.plan.settings, self.plan
         if s.nats is None:
             return _transport(s, self._now)
-        handover = Handover(
+        handover = self._handover = Handover(
             influx=s.influxdb,
             registry=the_plan.registry,
             public_name=the_plan.pseudonyms.name,
@@ -191,6 +192,8 @@ class Pipeline:
         self.transformer.use_registry(fresh.registry, self._device_tags)
         self.status.use_registry(fresh.registry, fresh.pseudonyms.name)
         self.aggregator.quality.use_empty_mm(fresh.registry.empty_mm)
+        if self._handover is not None:
+            self._handover.use_registry(fresh.registry, fresh.pseudonyms.name)
         log.info("registry reloaded: %d devices known, %d new", len(fresh.registry.by_eui), added)
 
     def now(self) -> int:
