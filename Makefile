@@ -5,12 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help setup servers demo test faults lint check bench clean docs secrets certs compose-check
+.PHONY: help setup servers demo test cluster-test faults lint check bench clean docs secrets certs compose-check
 
 help:
 	@echo "make demo   - run a short simulated city end to end and print what landed"
 	@echo "make test   - run the test suite against real Mosquitto and InfluxDB"
 	@echo "make faults - crash, outage, broker-restart and hostile-input scenarios, as a table"
+	@echo "make cluster-test - scale-out on a 3-node NATS cluster (also part of make test)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks, printed as tables"
 	@echo "make docs   - regenerate docs/configuration.md from the settings models"
@@ -46,6 +47,11 @@ demo: setup
 # The fault scenarios take minutes: `make faults` runs them (CI runs both).
 test: setup
 	$(BIN)/pytest -m "not faults"
+
+# Scale-out (tests/cluster, docs/scaling.md): 3 nats-server from the venv, replicas as processes,
+# about 1.5 min; the table of scenarios is printed at the end. `make test` runs them too.
+cluster-test: setup
+	$(BIN)/pytest tests/cluster -m cluster
 
 # Fault scenarios (tests/faults, docs/reliability.md): real processes, a few minutes; the table
 # is printed at the end and saved as JSON (CITY_INGEST_FAULTS_REPORT, default in the temp dir).

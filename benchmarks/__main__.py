@@ -10,6 +10,7 @@ from benchmarks import (
     latency,
     mqtt_clients,
     processors,
+    scaleout,
     state,
     transform,
     webhooks,
@@ -24,6 +25,7 @@ BENCHES = {
     "state": state.run,
     "processors": processors.run,
     "webhooks": webhooks.run,
+    "scaleout": scaleout.run,
 }
 
 if __name__ == "__main__":

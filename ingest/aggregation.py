@@ -45,6 +45,7 @@ class Aggregator:
         self.quality = QualityChecker(settings.quality, empty_mm)  # used by the transformer
         self._state_dir = settings.state_dir
         self.late = 0
+        self._replayed: set[tuple[int, int]] = set()  # (device, time) rebuilt by ``replay``
 
     def process(
         self, readings: Iterable[tuple[Kind, Batch]], links: Iterable[Links] = ()
@@ -58,17 +59,38 @@ class Aggregator:
         # of a kind, and feeding them one after another would let the first advance the
         # watermark past readings of the next.
         work: list[tuple[Processor | HealthProcessor, Batch]] = [
-            (self._processors[kind], _concatenated(batches)) for kind, batches in by_kind.items()
+            (self._processors[kind], self._fresh(_concatenated(batches)))
+            for kind, batches in by_kind.items()
         ]
         blocks = [_link_batch(block).batch() for block in links]
         if blocks:
-            work.append((self.health, _concatenated(blocks)))
+            work.append((self.health, self._fresh(_concatenated(blocks))))
         points: list[Points] = []
         for processor, batch in work:
             outputs = processor.process(batch)
             self.late += outputs.late_count
             points += outputs.points
         return points
+
+    def replay(self, readings: list[tuple[Kind, Batch]], links: list[Links]) -> None:
+        """Fold readings rebuilt from the database (a partition this replica just gained) and
+        remember them until ``forget_replayed``: a later delivery of the same (device, time),
+        which the previous owner wrote but did not acknowledge, is not counted twice."""
+        self.process(readings, links)  # the windows' points are emitted by the next readings
+        for _, batch in readings:
+            self._replayed.update(zip(batch.device.tolist(), batch.time_ns.tolist(), strict=True))
+
+    def forget_replayed(self) -> None:
+        """The redeliveries are over: stop checking readings against the replayed ones."""
+        self._replayed = set()
+
+    def _fresh(self, batch: Batch) -> Batch:
+        """The rows not already folded in by ``replay``."""
+        if not self._replayed:
+            return batch
+        keys = zip(batch.device.tolist(), batch.time_ns.tolist(), strict=True)
+        keep = np.fromiter((key not in self._replayed for key in keys), bool, len(batch))
+        return batch if keep.all() else batch.take(keep)
 
     def flush(self, until_ns: int) -> list[Points]:
         """Advance every watermark to ``until_ns``: the windows that closes, emitted."""

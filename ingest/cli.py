@@ -23,6 +23,7 @@ from ingest.pipeline import Pipeline, plan
 from ingest.replay import replay_dead_letters
 from ingest.settings import Settings, load_settings
 from ingest.sinks.deadletter import FILE_NAME, read_dead_letters
+from ingest.sources.jetstream_setup import provision
 from simulators import cli as simulate_cli
 
 __all__ = ["main"]
@@ -92,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     backfill = commands.add_parser("backfill", help="fetch stored uplinks of a time range again")
     backfill_command.add_arguments(backfill)
     backfill.set_defaults(handler=backfill_command.run)
+    setup = commands.add_parser(
+        "jetstream-setup", help="create the JetStream partition consumers (docs/scaling.md)"
+    )
+    setup.add_argument("--config", type=Path, required=True)
+    setup.set_defaults(handler=_jetstream_setup)
 
     letters = commands.add_parser("dead-letter", help="list or replay dead letters")
     letter_commands = letters.add_subparsers(required=True, metavar="ACTION")
@@ -145,6 +151,12 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  decoders: {', '.join(sorted(the_plan.decoders))}")
     print("effective configuration (secrets masked):")
     print(json.dumps(_masked(settings), indent=2, default=str))
+    return EXIT_OK
+
+
+def _jetstream_setup(args: argparse.Namespace) -> int:
+    names = asyncio.run(provision(load_settings(args.config)))
+    print(f"{len(names)} partition consumers ready: {names[0]} … {names[-1]}")
     return EXIT_OK
 
 

@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sections(name: str, prop: Schema, defs: Schema, *, required: bool) -> list[Section]:
     many = prop.get("type") == "array"
-    model = _deref(prop["items"] if many else prop, defs)
+    present = [option for option in prop.get("anyOf", [prop]) if option.get("type") != "null"]
+    model = _deref(prop["items"] if many else present[0], defs)  # an optional section: its model
     rows: list[Row] = []
     nested: list[Section] = []
     for key, field in model["properties"].items():
@@ -175,7 +176,9 @@ def _plain_type(prop: Schema) -> str:
     if prop.get("format") in _FORMATS:
         return _FORMATS[prop["format"]]
     if prop.get("type") == "array":
-        return "list of tables"
+        return (
+            "list of strings" if prop.get("items", {}).get("type") == "string" else "list of tables"
+        )
     return _JSON_TYPES.get(str(prop.get("type")), str(prop.get("type")))
 
 

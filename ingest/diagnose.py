@@ -17,8 +17,8 @@ import aiohttp
 from paho.mqtt.client import topic_matches_sub
 
 from ingest.errors import SinkUnavailable
+from ingest.history import query_rows
 from ingest.model import Network
-from ingest.reaggregate import query_rows
 from ingest.settings import InfluxApi, InfluxSettings, Settings
 from ingest.sinks.influx import detect_api
 

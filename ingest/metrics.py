@@ -104,6 +104,17 @@ class Metrics:
         self.in_flight = Gauge(
             "city_ingest_in_flight", "Messages received, not yet acked", registry=r
         )
+        self.redelivered = Gauge(
+            "city_ingest_source_redelivered",
+            "Messages the source received again after a reader died or did not acknowledge",
+            registry=r,
+        )
+        self.partition_messages = Counter(
+            "city_ingest_partition_messages",
+            "Messages taken per source partition (JetStream: which replica handles what)",
+            ["partition"],
+            registry=r,
+        )
         for outcome in Outcome:
             self._uplinks.labels(outcome.value)
         for reason in Reason:

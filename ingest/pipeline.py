@@ -21,6 +21,7 @@ from ingest.aggregation import Aggregator, points_lines
 from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.errors import ConfigError, SinkUnavailable
+from ingest.handover import Handover
 from ingest.http import HttpServer
 from ingest.integrations import integration_routes, integration_sources, register_metrics
 from ingest.metrics import Accounting, Metrics
@@ -35,6 +36,7 @@ from ingest.sinks.spool import Spool
 from ingest.sinks.storage import Storage
 from ingest.sources.base import Source
 from ingest.sources.inbox import SourceState
+from ingest.sources.jetstream import JetStreamSource
 from ingest.sources.mqtt import MqttSource
 from ingest.sources.native import NativeMqttSource
 from ingest.status import StatusBoard
@@ -99,14 +101,15 @@ class Pipeline:
             now=now,
         )
         self._now = now
-        self.source = _transport(s, now)
+        tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
+        self._device_tags = tags
+        self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
+        self._handover: Handover | None = None  # JetStream: rebuilds gained partitions
+        self.source = self._transport()
         extra = integration_sources(
             s, live=self.source, storage=self.storage, max_in_flight=_in_flight(s), now=now
         )
         self.sources: list[Source] = [self.source, *extra]
-        tags = device_tag_suffixes(the_plan.registry, the_plan.pseudonyms.name)
-        self._device_tags = tags
-        self.aggregator = Aggregator(s.processors, the_plan.registry.empty_mm)
         self._dedup = dedup = Deduplicator(
             s.dedup.window,
             s.dedup.max_entries,
@@ -132,9 +135,33 @@ class Pipeline:
         self.http = HttpServer(s.http.listen, self)
         self._batch_messages = max(1, s.influxdb.batch_size // 2)
 
+    def _transport(self) -> MqttSource | NativeMqttSource | JetStreamSource:
+        """JetStream partitions if ``[nats]`` is present (with window hand-over), else MQTT."""
+        s, the_plan = self.plan.settings, self.plan
+        if s.nats is None:
+            return _transport(s, self._now)
+        handover = self._handover = Handover(
+            influx=s.influxdb,
+            registry=the_plan.registry,
+            public_name=the_plan.pseudonyms.name,
+            aggregator=self.aggregator,
+            partitions=s.nats.partitions,
+            horizon_s=max(
+                s.processors.air.horizon_s,
+                s.processors.noise.horizon_s,
+                s.processors.waste.horizon_s,
+            ),
+            forget_after_s=s.dedup.window,  # redeliveries come within ack_wait; as for duplicates
+            now=self._now,
+        )
+        return JetStreamSource(
+            s.nats, on_gain=handover.rebuild, on_poison=self._poisoned, now=self._now
+        )
+
     def _bind_gauges(self) -> None:
         m, spool = self.metrics, self.storage.spool
         m.mqtt_connected.set_function(lambda: float(self.source.state is SourceState.SUBSCRIBED))
+        m.redelivered.set_function(lambda: self.source.redelivered)
         m.spool_batches.set_function(lambda: spool.records)
         m.spool_bytes.set_function(lambda: spool.bytes)
         m.spool_oldest_age.set_function(
@@ -171,6 +198,8 @@ class Pipeline:
         self.transformer.use_registry(fresh.registry, self._device_tags)
         self.status.use_registry(fresh.registry, fresh.pseudonyms.name)
         self.aggregator.quality.use_empty_mm(fresh.registry.empty_mm)
+        if self._handover is not None:
+            self._handover.use_registry(fresh.registry, fresh.pseudonyms.name)
         log.info("registry reloaded: %d devices known, %d new", len(fresh.registry.by_eui), added)
 
     def now(self) -> int:
@@ -184,7 +213,8 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> Accounting:
         """Run until ``stop`` is set, then drain and return the totals."""
         self.dead_letters.open()
-        self.aggregator.load()
+        if self.plan.settings.nats is None:  # JetStream: gained partitions are rebuilt instead
+            self.aggregator.load()
         self._dedup.open()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.sink)
@@ -275,6 +305,8 @@ class Pipeline:
                     break
                 messages = batch.result()
                 self.metrics.batch_size.observe(len(messages))
+                for partition, n in Tally(m.partition for m in messages).items():
+                    self.metrics.partition_messages.labels(str(partition)).inc(n)
                 await queue.put(_Taken(source, self.transformer.transform(messages)))
                 self.metrics.in_flight.set(self.in_flight)
         finally:
@@ -326,6 +358,19 @@ class Pipeline:
         self.metrics.aggregate_points.inc(len(lines) - len(result.rejected))
         for index, why in result.rejected:
             log.error("InfluxDB refused an aggregate point (%s): %s", why.strip(), lines[index])
+
+    def _poisoned(self, message: Message, deliveries: int) -> None:
+        """A message the transport delivered too often (it crashed or stalled every reader)."""
+        log.error("dead-lettering a message delivered %d times: %s", deliveries, message.topic)
+        letter = DeadLetter(
+            topic=message.topic,
+            payload=message.payload,
+            reason=Reason.BAD_ENVELOPE,
+            detail="source.max_deliver",
+            message=f"delivered {deliveries} times without being acknowledged",
+            received_ns=message.received_ns,
+        )
+        self.metrics.dead_letters_dropped.inc(self.dead_letters.append([letter]))
 
     async def _spool_rejected(self, rejected: list[tuple[str, str]]) -> None:
         """Spooled lines InfluxDB refused on replay: their messages were acknowledged when

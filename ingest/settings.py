@@ -52,6 +52,7 @@ __all__ = [
     "LoggingSettings",
     "MqttClient",
     "MqttSettings",
+    "NatsSettings",
     "PathSettings",
     "PrivacySettings",
     "ProcessorSettings",
@@ -376,6 +377,50 @@ class ProcessorSettings(_Section):
         return {**raw, "quality": {**quality, "fields": merged}}
 
 
+class NatsSettings(_Section):
+    """``[nats]``: present, city-ingest reads uplinks from a NATS JetStream cluster (scale-out,
+    docs/scaling.md) instead of subscribing at the MQTT broker of ``[mqtt]``."""
+
+    servers: Annotated[list[str], Field(min_length=1)] = ["nats://localhost:4222"]
+    """NATS client URLs of the cluster's nodes; the client fails over between them."""
+    stream: str = "$MQTT_msgs"
+    """The stream holding the MQTT listener's QoS 1 publishes (stored before the PUBACK)."""
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 64
+    """Partition count of the server's subject mapping (config/nats/partitions.conf); fixed."""
+    consumer_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city_ingest_p"
+    """Partition `p` is read through the durable consumer `<consumer_prefix><p>`."""
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city-ingest"
+    """Priority group of the consumers: one pinned replica per partition, the others wait."""
+    replica: Annotated[int, Field(ge=0)] = 0
+    """This replica (0 … replicas − 1); it pulls the partitions `p mod replicas == replica`."""
+    replicas: Annotated[int, Field(ge=1)] = 1
+    """How many replicas share the partitions."""
+    takeover_after: Annotated[float, Field(gt=0)] = 15.0
+    """Seconds another replica's partition must hold messages without progress before this
+    replica pulls it too (and takes it over once the server unpins the silent owner)."""
+    priority_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds without a pull after which the server pins a partition to a standby."""
+    ack_wait: Annotated[float, Field(gt=0)] = 30.0
+    """Seconds before an unacknowledged message is redelivered (extended while a write goes on)."""
+    max_ack_pending: Annotated[int, Field(ge=1)] = 2000
+    """Unacknowledged messages per partition consumer: the memory bound of a replica."""
+    max_deliver: Annotated[int, Field(ge=2)] = 5
+    """Deliveries after which a message is a poison message: dead-lettered and terminated."""
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds to reach a node at start before giving up."""
+
+    @model_validator(mode="after")
+    def _replica_in_range(self) -> NatsSettings:
+        if self.replica >= self.replicas:
+            msg = f"replica {self.replica} is not below replicas = {self.replicas}; number "
+            raise ValueError(msg + "replicas 0 … replicas − 1")
+        if self.takeover_after <= self.priority_timeout:
+            msg = f"takeover_after ({self.takeover_after}) must exceed priority_timeout "
+            msg += f"({self.priority_timeout}); raise it, or pins a crashed replica left "
+            raise ValueError(msg + "make a restart hand partitions out unevenly")
+        return self
+
+
 class PrivacySettings(_Section):
     pseudonym_key: SecretStr | None = None
     """HMAC key of citizen devices' pseudonyms (a secret); needed if any exist."""
@@ -414,6 +459,8 @@ class Settings(_Section):
     """HTTP endpoints the network servers push uplinks to (docs/networks/)."""
     backfill: BackfillSettings = BackfillSettings()
     """Uplinks missed during a gap, fetched from The Things Stack's Storage Integration."""
+    nats: NatsSettings | None = None
+    """Present: read uplinks from NATS JetStream partitions (docs/scaling.md), not `[mqtt]`."""
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from ingest.history import query_rows
 from ingest.model import Kind, Owner
 from ingest.pipeline import Plan
-from ingest.reaggregate import query_rows
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings
 from ingest.sinks.retention import influxql_source

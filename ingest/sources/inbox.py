@@ -39,6 +39,7 @@ class Inbox(abc.ABC):
         self._connected = asyncio.Event()
         self.state = SourceState.IDLE
         self.received = 0
+        self.redelivered = 0  # received again after a reader died (sources that can tell)
         self.last_message_ns = 0
         self.subscribed_ns = 0
         self.last_error = ""

@@ -93,6 +93,9 @@ pseudonym_key_file = "{key_file}"
 class CityIngest(ServerProcess):
     """``city-ingest run`` on a config from ``write_service_config`` (HTTP on a free port).
 
+    ``extra`` is TOML appended to the config (e.g. a ``[nats]`` section: the service then reads
+    JetStream and ``mqtt_port`` is the NATS MQTT listener).
+
     ``start()`` waits until ``/readyz`` answers 200, or with ``wait_ready=False`` only until
     ``/healthz`` answers (for a service that cannot become ready, e.g. a broker it may not
     reach).
@@ -107,6 +110,7 @@ class CityIngest(ServerProcess):
         mqtt_port: int,
         influx_url: str,
         env: dict[str, str] | None = None,
+        extra: str = "",
         wait_ready: bool = True,
         startup_timeout: float = 30.0,
     ) -> None:
@@ -115,6 +119,7 @@ class CityIngest(ServerProcess):
         self._mqtt_port = mqtt_port
         self._influx_url = influx_url
         self._env = env or {}
+        self._extra = extra
         self.config_path = root / "city-ingest.toml"
 
     @property
@@ -138,6 +143,7 @@ class CityIngest(ServerProcess):
             mqtt_port=self._mqtt_port,
             influx_url=self._influx_url,
             http_listen=f"{self.host}:{self.port}",
+            extra=self._extra,
         )
 
     def _command(self) -> list[str]:

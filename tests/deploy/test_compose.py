@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from ingest.settings import load_settings
 from tests.deploy.conftest import COMPOSE_FILE, REPO
 
-SERVICES = {"mosquitto", "influxdb", "grafana", "city-ingest", "simulator"}
-ONE_SHOT = {"simulator"}  # publishes its messages and exits: no healthcheck to ask
+CLUSTER = {"nats-1", "nats-2", "nats-3", "nats-setup", "city-ingest-0", "city-ingest-1"}
+SERVICES = {"mosquitto", "influxdb", "grafana", "city-ingest", "simulator", *CLUSTER}
+ONE_SHOT = {"simulator", "nats-setup"}  # does its job and exits: no healthcheck to ask
 SECRETS_PATH = "/run/secrets/"
 SECRET_WORDS = re.compile(r"TOKEN|PASSWORD|SECRET|KEY", re.IGNORECASE)
 GENERATED = {"secrets": "make secrets", "certs": "make certs"}  # folders the Makefile fills
@@ -45,7 +47,8 @@ def _secret_references(service: dict[str, Any]) -> set[str]:
 def test_the_deployment_has_its_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
     assert compose["services"]["simulator"]["profiles"] == ["demo"]
-    others = SERVICES - {"simulator"}
+    assert all(compose["services"][name]["profiles"] == ["cluster"] for name in CLUSTER)
+    others = SERVICES - {"simulator"} - CLUSTER
     assert not [name for name in others if "profiles" in compose["services"][name]]
 
 
@@ -211,3 +214,31 @@ def test_the_makefile_has_the_deployment_targets(target: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_cluster_profile_agrees_with_the_nats_config(
+    compose: dict[str, Any], secrets_dir: Path
+) -> None:
+    """Both replicas read the cluster config with their own index and volumes, and its
+    partition count is the one every mapping of config/nats/partitions.conf uses."""
+    services = compose["services"]
+    indexes = {
+        services[f"city-ingest-{i}"]["environment"]["CITY_INGEST_NATS__REPLICA"] for i in (0, 1)
+    }
+    assert indexes == {"0", "1"}
+    named = [v for i in (0, 1) for v in services[f"city-ingest-{i}"]["volumes"] if v[0] != "."]
+    assert len(named) == len(set(named))  # no shared spool, dead letters or state
+    token = secrets_dir / "influxdb_admin_token"
+    settings = load_settings(
+        REPO / "config" / "compose" / "city-ingest-cluster.toml",
+        {"CITY_INGEST_INFLUXDB__TOKEN_FILE": str(token), "CITY_INGEST_NATS__REPLICA": "1"},
+    )
+    assert settings.nats is not None
+    assert settings.nats.replica == 1
+    assert settings.nats.replicas == 2
+    mapping = (REPO / "config" / "nats" / "partitions.conf").read_text(encoding="utf-8")
+    counts = set(re.findall(r"\{\{partition\((\d+),", mapping))
+    assert counts == {str(settings.nats.partitions)}
+    for node in (1, 2, 3):
+        assert services[f"nats-{node}"]["command"] == ["-c", f"/etc/nats/node-{node}.conf"]
+        assert (REPO / "config" / "nats" / f"node-{node}.conf").is_file()
