@@ -43,16 +43,7 @@ def generate_messages(workdir: Path, count: int, seed: int) -> list[tuple[str, b
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     devices = load_or_create_fleet(workdir / "devices.csv", 300, 1, decoders)
     start = 1_700_000_000_000_000_000 + seed * 10**15  # a fresh stretch of time per run
-    scenario = Scenario(
-        network=MIXED,
-        messages=count,
-        seed=seed,
-        start_ns=start,
-        malformed=0.0,
-        duplicates=0.0,
-        lost=0.0,
-        resets=0.0,
-    )
+    scenario = Scenario.clean(MIXED, count, seed, start)
     return [(p.topic, p.payload) for p in generate(scenario, devices, decoders)]
 
 

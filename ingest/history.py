@@ -25,7 +25,7 @@ from ingest.transform import Links
 from processors import Batch
 from processors.qctests import count_flags
 
-__all__ = ["query_rows", "read_history"]
+__all__ = ["query_rows", "read_history", "result_rows"]
 
 log = logging.getLogger(__name__)
 _DAY_NS = 86_400 * 10**9
@@ -87,10 +87,16 @@ async def query_rows(
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SinkUnavailable(f"{influx.url}/query: {type(exc).__name__}: {exc}") from exc
+    return result_rows(body, query)
+
+
+def result_rows(body: dict[str, Any], query: str) -> list[dict[str, Any]]:
+    """The rows of a ``/query`` answer, each with its series' tags; ``SinkUnavailable`` if
+    InfluxDB reports an error."""
     rows: list[dict[str, Any]] = []
     for result in body.get("results", []):
         if "error" in result:
-            raise SinkUnavailable(f"InfluxDB query failed: {result['error']}")
+            raise SinkUnavailable(f"InfluxDB refused {query!r}: {result['error']}")
         for series in result.get("series", []):
             tags = series.get("tags", {})
             rows += [

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ingest.errors import ConfigError, SinkUnavailable
+from ingest.history import result_rows
 from ingest.model import Kind
 from ingest.pipeline import plan
 from ingest.settings import InfluxSettings, load_settings
@@ -194,16 +195,7 @@ def _query(url: str, database: str, influxql: str, influx: InfluxSettings) -> li
             body = json.load(response)
     except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
         raise SinkUnavailable(f"cannot query InfluxDB at {url}: {exc}") from exc
-    rows: list[dict[str, Any]] = []
-    for result in body.get("results", []):
-        if "error" in result:
-            raise SinkUnavailable(f"InfluxDB at {url} refused {influxql!r}: {result['error']}")
-        for series in result.get("series", []):
-            tags = series.get("tags", {})
-            rows += [
-                {**tags, **dict(zip(series["columns"], v, strict=True))} for v in series["values"]
-            ]
-    return rows
+    return result_rows(body, influxql)
 
 
 def score(

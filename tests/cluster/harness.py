@@ -83,16 +83,7 @@ def city(
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     fleet: Sequence[Device] = load_or_create_fleet(workdir / "devices.csv", devices, seed, decoders)
     start = (time.time_ns() // HOUR_NS - hours_ago) * HOUR_NS
-    scenario = Scenario(
-        network="mixed",
-        messages=messages,
-        seed=seed,
-        start_ns=start,
-        malformed=0.0,
-        duplicates=0.0,
-        lost=0.0,
-        resets=0.0,
-    )
+    scenario = Scenario.clean("mixed", messages, seed, start)
     return list(generate(scenario, fleet, decoders))
 
 
