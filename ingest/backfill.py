@@ -27,7 +27,7 @@ import msgspec
 
 from ingest.envelopes._parsing import parse_time
 from ingest.errors import BackfillError, EnvelopeError
-from ingest.integration_settings import BackfillSettings
+from ingest.settings.integrations import BackfillSettings
 from simulators.identifiers import rfc3339
 
 __all__ = ["StorageClient", "StoredUplink"]

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from ingest.errors import ConfigError
-from ingest.integration_settings import WebhookSettings
 from ingest.metrics import Accounting
 from ingest.pipeline import Pipeline, plan
 from ingest.settings import load_settings
+from ingest.settings.integrations import WebhookSettings
 from ingest.sources.backfill import BackfillSource
 from ingest.timearg import instant_ns
 

@@ -29,9 +29,9 @@ import aiohttp
 
 from ingest.backfill import StorageClient
 from ingest.errors import BackfillError
-from ingest.integration_settings import BackfillSettings
 from ingest.model import Message, Network
 from ingest.settings import SourceSettings
+from ingest.settings.integrations import BackfillSettings
 from ingest.sources.inbox import Inbox
 from simulators.identifiers import rfc3339
 

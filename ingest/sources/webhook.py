@@ -29,9 +29,9 @@ from typing import Self
 from aiohttp import web
 
 from ingest.errors import ConfigError
-from ingest.integration_settings import WebhookSettings
 from ingest.model import Message, Network
 from ingest.settings import SourceSettings
+from ingest.settings.integrations import WebhookSettings
 from ingest.sources.inbox import Inbox
 from ingest.sources.webhook_auth import Verdict, verify
 

@@ -21,8 +21,8 @@ from enum import Enum
 
 from pydantic import SecretStr
 
-from ingest.integration_settings import WebhookSettings, credential_key
 from ingest.model import Network
+from ingest.settings.integrations import WebhookSettings, credential_key
 
 __all__ = ["KPN_TOKEN_HEADER", "Verdict", "kpn_token", "verify"]
 

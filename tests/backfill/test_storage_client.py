@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from ingest.backfill import StorageClient, StoredUplink
 from ingest.errors import BackfillError
-from ingest.integration_settings import BackfillSettings
+from ingest.settings.integrations import BackfillSettings
 from tests.backfill.conftest import API_KEY, APPLICATION
 from tests.backfill.tts_storage_stub import TtsStorageStub
 from tests.uplinks import clean_uplinks

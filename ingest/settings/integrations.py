@@ -2,8 +2,9 @@
 
 ``[webhooks]``: the HTTP listener that The Things Stack webhooks, the KPN Things HTTPS
 destination and the ChirpStack HTTP integration post uplinks to. ``[backfill]``: the Things
-Stack Storage Integration, read after a gap. Both sections are off until configured; their models
-live here to keep ``ingest/settings.py`` small, and ``Settings`` includes them.
+Stack Storage Integration, read after a gap. ``[nats]``: the JetStream partitions that replace
+the MQTT subscription when several replicas share the work (docs/scaling.md). All three are off
+until configured.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ingest.model import Network
+from ingest.settings.base import Section
 
-__all__ = ["BackfillSettings", "WebhookSettings", "credential_key"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+__all__ = ["BackfillSettings", "NatsSettings", "WebhookSettings", "credential_key"]
 
 
 def credential_key(network: Network) -> str:
@@ -27,10 +25,10 @@ def credential_key(network: Network) -> str:
     return "kpn_shared_secret" if network is Network.KPN else f"{network.value}_password"
 
 
-class WebhookSettings(_Section):
+class WebhookSettings(Section):
     listen: str | None = None
     """`host:port` of the webhook listener (its own port, not the status page's); unset: off."""
-    networks: list[Network] = []
+    networks: list[Network] = Field(default=[])  # pydantic copies it per instance
     """Networks whose endpoint is open: `tts` (POST /tts/up), `chirpstack` (POST /chirpstack),
     `kpn` (POST /kpn). Each needs its credential below."""
     tts_username: str = "tts"
@@ -85,7 +83,7 @@ class WebhookSettings(_Section):
         return self
 
 
-class BackfillSettings(_Section):
+class BackfillSettings(Section):
     url: str | None = None
     """Base URL of The Things Stack (e.g. `https://eu1.cloud.thethings.network`); unset: off."""
     application_id: str = ""
@@ -113,4 +111,48 @@ class BackfillSettings(_Section):
         if not self.application_id or self.token is None:
             msg = "url is set but application_id or token is missing; set both (token_file)"
             raise ValueError(msg)
+        return self
+
+
+class NatsSettings(Section):
+    """``[nats]``: present, city-ingest reads uplinks from a NATS JetStream cluster (scale-out,
+    docs/scaling.md) instead of subscribing at the MQTT broker of ``[mqtt]``."""
+
+    servers: list[str] = Field(default=["nats://localhost:4222"], min_length=1)
+    """NATS client URLs of the cluster's nodes; the client fails over between them."""
+    stream: str = "$MQTT_msgs"
+    """The stream holding the MQTT listener's QoS 1 publishes (stored before the PUBACK)."""
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 64
+    """Partition count of the server's subject mapping (config/nats/partitions.conf); fixed."""
+    consumer_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city_ingest_p"
+    """Partition `p` is read through the durable consumer `<consumer_prefix><p>`."""
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "city-ingest"
+    """Priority group of the consumers: one pinned replica per partition, the others wait."""
+    replica: Annotated[int, Field(ge=0)] = 0
+    """This replica (0 … replicas − 1); it pulls the partitions `p mod replicas == replica`."""
+    replicas: Annotated[int, Field(ge=1)] = 1
+    """How many replicas share the partitions."""
+    takeover_after: Annotated[float, Field(gt=0)] = 15.0
+    """Seconds another replica's partition must hold messages without progress before this
+    replica pulls it too (and takes it over once the server unpins the silent owner)."""
+    priority_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds without a pull after which the server pins a partition to a standby."""
+    ack_wait: Annotated[float, Field(gt=0)] = 30.0
+    """Seconds before an unacknowledged message is redelivered (extended while a write goes on)."""
+    max_ack_pending: Annotated[int, Field(ge=1)] = 2000
+    """Unacknowledged messages per partition consumer: the memory bound of a replica."""
+    max_deliver: Annotated[int, Field(ge=2)] = 5
+    """Deliveries after which a message is a poison message: dead-lettered and terminated."""
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds to reach a node at start before giving up."""
+
+    @model_validator(mode="after")
+    def _replica_in_range(self) -> NatsSettings:
+        if self.replica >= self.replicas:
+            msg = f"replica {self.replica} is not below replicas = {self.replicas}; number "
+            raise ValueError(msg + "replicas 0 … replicas − 1")
+        if self.takeover_after <= self.priority_timeout:
+            msg = f"takeover_after ({self.takeover_after}) must exceed priority_timeout "
+            msg += f"({self.priority_timeout}); raise it, or pins a crashed replica left "
+            raise ValueError(msg + "make a restart hand partitions out unevenly")
         return self
