@@ -23,7 +23,8 @@ from benchmarks.end_to_end import generate_messages
 from benchmarks.table import print_table
 from ingest.aggregation import points_lines
 from ingest.model import Message
-from ingest.pipeline import Pipeline, plan
+from ingest.pipeline import Pipeline
+from ingest.plan import plan
 from ingest.settings import load_settings
 from simulators.servers.service import write_service_config
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ingest.errors import ConfigError
 from ingest.metrics import Accounting
-from ingest.pipeline import Pipeline, plan
+from ingest.pipeline import Pipeline
+from ingest.plan import plan
 from ingest.settings import load_settings
 from ingest.settings.integrations import WebhookSettings
 from ingest.sources.backfill import BackfillSource

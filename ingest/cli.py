@@ -19,7 +19,8 @@ from ingest.diagnose import probe_problems, static_problems
 from ingest.errors import CityIngestError, ConfigError
 from ingest.integrations import qos0_warnings
 from ingest.logs import LogFormat, configure_logging
-from ingest.pipeline import Pipeline, plan
+from ingest.pipeline import Pipeline
+from ingest.plan import plan
 from ingest.replay import replay_dead_letters
 from ingest.settings import Settings, load_settings
 from ingest.sinks.deadletter import FILE_NAME, read_dead_letters

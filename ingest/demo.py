@@ -23,7 +23,8 @@ from ingest import qcreport
 from ingest.decoders.config import load_config
 from ingest.metrics import Accounting
 from ingest.model import Outcome
-from ingest.pipeline import Pipeline, plan
+from ingest.pipeline import Pipeline
+from ingest.plan import plan
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.retention import influxql_source
 from simulators import cli as simulate_cli

@@ -15,22 +15,19 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ingest.aggregation import Aggregator, points_lines
-from ingest.decoders import build_decoders, decoder_kinds, load_config
 from ingest.dedup import Deduplicator
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.handover import Handover
 from ingest.http import HttpServer
 from ingest.integrations import integration_routes, integration_sources, register_metrics
 from ingest.metrics import Accounting, Metrics
-from ingest.model import Kind, Message, Network, Outcome, Reason
-from ingest.privacy import Pseudonymizer
-from ingest.readings import Decoder
-from ingest.registry import Registry, load_registry
+from ingest.model import Message, Network, Outcome, Reason
+from ingest.plan import Plan
 from ingest.settings import MqttClient, Settings
-from ingest.sinks.deadletter import DeadLetter, DeadLetterStore
+from ingest.sinks.deadletter import DeadLetter, DeadLetterStore, refused_letter
 from ingest.sinks.influx import InfluxSink
 from ingest.sinks.spool import Spool
 from ingest.sinks.storage import Storage
@@ -42,46 +39,11 @@ from ingest.sources.native import NativeMqttSource
 from ingest.status import StatusBoard
 from ingest.transform import Prepared, Transformer, device_tag_suffixes
 
-__all__ = ["Pipeline", "Plan", "plan"]
+__all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
 _QUEUE_DEPTH = 2
 _WATCHDOG_PERIOD_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Everything loaded and checked from the settings before any connection is made."""
-
-    settings: Settings
-    registry: Registry
-    decoders: dict[str, Decoder]
-    decoder_kinds: dict[str, frozenset[Kind]]
-    pseudonyms: Pseudonymizer
-
-    def reload_registry(self) -> Plan:
-        """The plan with the registry read again (stable device codes); ``ConfigError`` if the
-        file is now wrong."""
-        s = self.settings.registry
-        fresh = load_registry(s.path, self.decoder_kinds, s.max_devices)
-        return replace(
-            self, registry=self.registry.merged(fresh), pseudonyms=_pseudonyms(self.settings, fresh)
-        )
-
-
-def plan(settings: Settings) -> Plan:
-    """Load decoders, registry and privacy key; ``ConfigError`` on any problem."""
-    config = load_config(settings.decoders.path)
-    kinds = decoder_kinds(config)
-    registry = load_registry(settings.registry.path, kinds, settings.registry.max_devices)
-    return Plan(
-        settings, registry, dict(build_decoders(config)), kinds, _pseudonyms(settings, registry)
-    )
-
-
-def _pseudonyms(settings: Settings, registry: Registry) -> Pseudonymizer:
-    key = settings.privacy.pseudonym_key
-    return Pseudonymizer.for_registry(registry, None if key is None else key.get_secret_value())
 
 
 class Pipeline:
@@ -325,7 +287,8 @@ class Pipeline:
         for line_index, why in result.rejected:
             origin = prepared.origins[line_index]
             if origin not in dead:
-                dead[origin] = _rejected(prepared.messages[origin], why)
+                m = prepared.messages[origin]
+                dead[origin] = refused_letter(m.topic, m.payload, why, m.received_ns)
         dropped = await asyncio.to_thread(self.dead_letters.append, list(dead.values()))
         self.metrics.dead_letters_dropped.inc(dropped)
         self._dedup.journal(prepared.keys)  # durable now: a later copy is a duplicate
@@ -377,15 +340,7 @@ class Pipeline:
         spooled, so the lines themselves become the dead letters (topic ``spool``)."""
         now = self._now()
         letters = [
-            DeadLetter(
-                topic="spool",
-                payload=line.encode("utf-8"),
-                reason=Reason.REJECTED_BY_DB,
-                detail="influxdb.rejected",
-                message=why.strip()[:500],
-                received_ns=now,
-            )
-            for line, why in rejected
+            refused_letter("spool", line.encode("utf-8"), why, now) for line, why in rejected
         ]
         self.metrics.dead_letters_dropped.inc(
             await asyncio.to_thread(self.dead_letters.append, letters)
@@ -410,14 +365,3 @@ def _transport(s: Settings, now: Callable[[], int]) -> MqttSource | NativeMqttSo
 def _in_flight(s: Settings) -> int:
     """Messages a source may hold unacknowledged: room for the batches in the pipeline."""
     return s.influxdb.batch_size * (_QUEUE_DEPTH + 2)
-
-
-def _rejected(message: Message, why: str) -> DeadLetter:
-    return DeadLetter(
-        topic=message.topic,
-        payload=message.payload,
-        reason=Reason.REJECTED_BY_DB,
-        detail="influxdb.rejected",
-        message=why.strip()[:500],
-        received_ns=message.received_ns,
-    )

@@ -36,7 +36,7 @@ from typing import Any, Final
 from ingest.errors import ConfigError, SinkUnavailable
 from ingest.history import result_rows
 from ingest.model import Kind
-from ingest.pipeline import plan
+from ingest.plan import plan
 from ingest.settings import InfluxSettings, load_settings
 from ingest.sinks.retention import influxql_source
 from simulators.manifest import read_manifest

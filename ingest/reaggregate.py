@@ -21,7 +21,7 @@ from ingest.aggregation import Aggregator, points_lines
 from ingest.errors import ConfigError
 from ingest.history import read_history
 from ingest.model import Kind
-from ingest.pipeline import Plan, plan
+from ingest.plan import Plan, plan
 from ingest.settings import load_settings
 from ingest.sinks.influx import InfluxSink
 from ingest.timearg import instant_ns

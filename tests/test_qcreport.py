@@ -12,7 +12,7 @@ import pytest
 
 from ingest.decoders import load_config
 from ingest.errors import SinkUnavailable
-from ingest.pipeline import plan
+from ingest.plan import plan
 from ingest.qcreport import add_arguments, run, score
 from ingest.settings import load_settings
 from simulators.fleet import load_or_create_fleet

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.errors import ConfigError
-from ingest.pipeline import plan
+from ingest.plan import plan
 from ingest.report.day import read_day
 from ingest.report.formats import Format, render
 from ingest.report.sections import sections

@@ -12,7 +12,7 @@ import aiohttp
 
 from ingest.history import query_rows
 from ingest.model import Kind, Owner
-from ingest.pipeline import Plan
+from ingest.plan import Plan
 from ingest.schema import FIELDS
 from ingest.settings import InfluxSettings
 from ingest.sinks.retention import influxql_source

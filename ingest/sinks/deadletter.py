@@ -20,7 +20,7 @@ from typing import Any
 
 from ingest.model import Reason
 
-__all__ = ["DeadLetter", "DeadLetterStore", "read_dead_letters"]
+__all__ = ["DeadLetter", "DeadLetterStore", "read_dead_letters", "refused_letter"]
 
 log = logging.getLogger(__name__)
 FILE_NAME = "dead-letter.jsonl"
@@ -73,6 +73,18 @@ class DeadLetter:
             received_ns=int(record["received_ns"]),
             network=record.get("network"),
         )
+
+
+def refused_letter(topic: str, payload: bytes, why: str, received_ns: int) -> DeadLetter:
+    """What InfluxDB refused (HTTP 400/422): reason ``rejected_by_db`` with its answer."""
+    return DeadLetter(
+        topic=topic,
+        payload=payload,
+        reason=Reason.REJECTED_BY_DB,
+        detail="influxdb.rejected",
+        message=why.strip()[:500],
+        received_ns=received_ns,
+    )
 
 
 class DeadLetterStore:

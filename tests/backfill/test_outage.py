@@ -21,7 +21,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.pipeline import Pipeline, plan
+from ingest.pipeline import Pipeline
+from ingest.plan import plan
 from ingest.settings import Settings, load_settings
 from ingest.sources.backfill import BackfillSource
 from ingest.sources.inbox import SourceState
