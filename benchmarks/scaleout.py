@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.end_to_end import _messages
+from benchmarks.end_to_end import generate_messages
 from benchmarks.table import print_table
 from simulators.fastpub import fast_publish
 from simulators.servers import InfluxV1, wait_until
@@ -65,7 +65,7 @@ def _round(
 ) -> tuple[float, float, float]:
     """Publish the backlog, then drain it with ``replicas`` started together, each on its own
     partitions."""
-    messages = _messages(root, count, seed)
+    messages = generate_messages(root, count, seed)
     publish = fast_publish("127.0.0.1", cluster.nodes[1].mqtt_port, messages, window=5000)
     services = []
     for i in range(replicas):
