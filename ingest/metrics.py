@@ -23,7 +23,6 @@ class Accounting:
     received: int = 0
     outcomes: Tally[Outcome] = field(default_factory=Tally)
     reasons: Tally[Reason] = field(default_factory=Tally)
-    points_written: int = 0
 
     def balanced(self) -> bool:
         return self.received == sum(self.outcomes.values())
@@ -134,4 +133,3 @@ class Metrics:
         t.received += received
         t.outcomes.update(outcomes)
         t.reasons.update(reasons)
-        t.points_written += points

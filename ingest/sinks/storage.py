@@ -48,7 +48,6 @@ class Storage:
         self._drained = asyncio.Event()  # the replay freed room
         self._replayer: asyncio.Task[None] | None = None
         self.full = False
-        self.spooled_batches = 0
 
     async def __aenter__(self) -> Self:
         self.spool.open()
@@ -98,7 +97,6 @@ class Storage:
             self.full = True
             self._drained.clear()
             await self._drained.wait()
-        self.spooled_batches += 1
         self._pending.set()
 
     def _try_append(self, lines: Sequence[str]) -> bool:

@@ -82,7 +82,7 @@ def test_v1_a_changed_duration_is_applied_and_keeps_the_data(influxdb: InfluxV1)
     assert len(influxdb.query('SELECT * FROM "aggregates"."air_1h"')) == 1
 
 
-def test_v1_a_raw_point_older_than_its_retention_is_refused_not_lost(influxdb: InfluxV1) -> None:
+def test_v1_a_raw_point_older_than_its_retention_comes_back_as_refused(influxdb: InfluxV1) -> None:
     old = f"air,device=a,district=centrum pm25=1 {NOW - 40 * DAY * 10**9}"
     result = write(settings(influxdb.url, raw="30d"), [old, RAW])
     assert [index for index, _ in result.rejected] == [0]  # dead-lettered by the pipeline
