@@ -232,3 +232,31 @@ def test_sighup_reloads_the_registry_without_dropping_the_session(
         log = service.log_text()
     assert any(e["dev_eui"] == first_row.split(",")[0] for e in second)
     assert "connection lost" not in log  # the MQTT session was never dropped
+
+
+def test_points_the_database_refuses_become_dead_letters_and_nothing_else_is_lost(
+    mosquitto: Mosquitto, influxdb: InfluxV1, tmp_path: Path
+) -> None:
+    start = "2026-01-05T00:00:00+00:00"  # a Monday: the hours simulated stay in one weekly shard
+    make_registry(tmp_path, devices=6, seed=21)
+    influxdb.create_database("city")
+    # from now on `pm25` is a string field in this shard: every air point with pm25 conflicts
+    influxdb.write('air,device=x,district=y pm25="text" 1767571200000000000')
+    with CityIngest(tmp_path, mqtt_port=mosquitto.port, influx_url=influxdb.url) as service:
+        manifest = simulate(
+            tmp_path, mosquitto.port,
+            *("--network", "tts", "--messages", "300", "--seed", "21", "--start", start),
+            *("--malformed", "0", "--duplicates", "0"),
+        )  # fmt: skip
+        counts = wait_for_accounting(service, len(manifest))
+    letters = list(read_dead_letters(tmp_path / "dead-letter" / FILE_NAME))
+    refused = [letter for letter in letters if letter.reason.value == "rejected_by_db"]
+    conflicting = [
+        e for e in manifest
+        if e["expect"] == "written" and e["kind"] == "air" and "pm25" in e["values"]
+    ]  # fmt: skip
+    assert len(refused) == len(conflicting) > 0
+    assert {letter.detail for letter in refused} == {"influxdb.rejected"}
+    assert all("conflict" in letter.message for letter in refused)
+    assert counts["dead_letter"] == len(letters) == len(refused)
+    assert counts["written"] == counts["received"] - len(refused) > 0  # the rest landed
