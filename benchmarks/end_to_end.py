@@ -10,6 +10,11 @@ published from this process (paho, QoS 1, pipelined) while the consumer runs in 
 
 Both are timed from the first publish. Runs are interleaved (ceiling, service, ceiling, ...).
 Peak RSS and CPU seconds of the consumer process come from /proc.
+
+A second table divides every process's CPU time by the messages: what one message costs the
+publisher (this process), Mosquitto, influxd and the consumer. The host's CPUs divided by what
+the other processes need per message bound what *any* consumer could reach on this host, since
+they must run too: the last line prints that bound next to the ceiling.
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ def _peak_rss_kib(pid: int) -> int:
 
 
 def run(count: int = 100_000, repetitions: int = 3) -> None:
-    rows: dict[str, list[tuple[float, int, float, float, float]]] = {
+    rows: dict[str, list[_Run]] = {
         "ceiling (mosquitto_sub)": [],
         "city-ingest (ack after write)": [],
     }
@@ -137,6 +142,11 @@ def run(count: int = 100_000, repetitions: int = 3) -> None:
                     _with_servers(servers, lambda m=messages: _service(service, broker.port, m))
                 )
     ceiling = statistics.median(r[0] for r in rows["ceiling (mosquitto_sub)"])
+    _print_rates(rows, ceiling, count, repetitions)
+    _print_budget(rows, ceiling, count)
+
+
+def _print_rates(rows: dict[str, list[_Run]], ceiling: float, count: int, repetitions: int) -> None:
     table = []
     for name, results in rows.items():
         rate = statistics.median(r[0] for r in results)
@@ -172,11 +182,36 @@ def run(count: int = 100_000, repetitions: int = 3) -> None:
     )
 
 
-def _with_servers(
-    pids: tuple[int, int], measure: Callable[[], tuple[float, int, float]]
-) -> tuple[float, int, float, float, float]:
-    """``measure()`` and the CPU seconds the broker and the database spent meanwhile."""
+def _print_budget(rows: dict[str, list[_Run]], ceiling: float, count: int) -> None:
+    """CPU µs per message of each process (medians), and the rate the others leave room for."""
+    table, others = [], 0.0
+    for name, results in rows.items():
+        per = [1e6 / count * statistics.median(r[i] for r in results) for i in (2, 5, 3, 4)]
+        others = sum(per[1:])  # the last row (city-ingest) sets the bound
+        table.append((name, *(f"{x:.1f}" if x else "-" for x in per), f"{sum(per):.1f}"))
+    print_table(
+        "CPU µs per message (median of the runs)",
+        ("consumer", "consumer", "publisher", "broker", "influxd", "all"),
+        table,
+    )
+    bound = (os.cpu_count() or 1) / (others * 1e-6)
+    print(
+        f"\nPublisher, broker and influxd alone need {others:.1f} µs per message: on "
+        f"{os.cpu_count()} CPUs no consumer could pass {bound:,.0f} msg/s = "
+        f"{bound / ceiling:.2f} × ceiling, even one that cost nothing."
+    )
+
+
+_Run = tuple[float, int, float, float, float, float]  # rate, RSS KiB, CPU s: consumer, broker,
+# influxd, publisher (this process)
+
+
+def _with_servers(pids: tuple[int, int], measure: Callable[[], tuple[float, int, float]]) -> _Run:
+    """``measure()``, the CPU seconds the broker and the database spent meanwhile, and this
+    process's (the publisher's; the watcher's polls of /metrics are included, a few ms)."""
     before = [_cpu_seconds(pid) for pid in pids]
+    own = time.process_time()
     result = measure()
+    publisher = time.process_time() - own
     broker, influx = (_cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True))
-    return (*result, broker, influx)
+    return (*result, broker, influx, publisher)

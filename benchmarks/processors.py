@@ -9,8 +9,10 @@ of this process (steadier on a shared host). The plain-Python reference
 (tests/processors/reference.py) runs on a subsample and its rate is reported as measured (it is
 linear in the readings). pandas (optional: ``pip install pandas``) computes the same output
 fields from all readings at once (see ``LEGEND`` and ``benchmarks.pandas_processors``), and
-the run checks that its values equal the processor's. A second table gives the memory one
-hour of 100 k devices' open windows holds (``memory``).
+the run checks that its values equal the processor's. A second table times the bare NumPy
+passes the hourly air and noise measurements need (``kernels``): the floor under any processor
+built from them. A third gives the memory one hour of 100 k devices' open windows holds
+(``memory``).
 
 Waste runs on fewer readings by default (2 M: 10 k bins x 200 readings at 15 min, 50 h): bins
 report every 15 min to 6 h, so 10 M bin readings is far beyond any city.
@@ -29,9 +31,11 @@ import numpy as np
 
 from benchmarks.pandas_processors import Seconds, agree, stopwatch, time_pandas
 from benchmarks.table import print_table
+from processors.air_index import POLLUTANTS as AIR_POLLUTANTS
 from processors.air_index import AirConfig, AirProcessor
 from processors.base import Batch, Points, Processor
-from processors.noise import NoiseConfig, NoiseProcessor
+from processors.noise import NoiseConfig, NoiseProcessor, energy
+from processors.partials import group, reduce_rows
 from processors.waste import WasteConfig, WasteProcessor
 from tests.processors import reference
 from tests.processors.reference import Reading
@@ -85,14 +89,18 @@ def time_processor(
     A throwaway processor takes the first part before the clock starts (warm-up: a service
     runs warm; the first batches of a fresh process mostly measure page faults).
     """
-    bounds = np.linspace(0, len(batch), batches + 1).astype(int)
-    parts = [batch.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
+    parts = _parts(batch, batches)
     make().process(parts[0])
     processor = make()
     begin = stopwatch()
     points = [p for part in parts for p in processor.process(part).points]
     points += processor.flush(2**62).points
     return stopwatch(begin), points
+
+
+def _parts(batch: Batch, batches: int) -> list[Batch]:
+    bounds = np.linspace(0, len(batch), batches + 1).astype(int)
+    return [batch.take(np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
 
 
 def _best(runs: list[Seconds]) -> Seconds:
@@ -113,6 +121,44 @@ def time_reference(kind: str, batch: Batch) -> float:
     begin = time.perf_counter()
     {"air": reference.air, "noise": reference.noise, "waste": reference.waste}[kind](readings)
     return rows / (time.perf_counter() - begin)
+
+
+def kernels(
+    kind: str, batch: Batch, batches: int, repeat: int, pandas_wall: float | None
+) -> list[str]:
+    """A table row: how fast the bare NumPy passes of one hourly measurement run over the same
+    parts as the processor, with no windows, state, days, indices, samples or points. The
+    processor makes these passes and more, so their ratio to pandas (which computes
+    everything) is about the most a processor built from them can reach. Best of ``repeat``."""
+    passes, what = PASSES[kind]
+    parts = _parts(batch, batches)
+    passes(parts[0])  # warm-up, as for the processor
+    runs = []
+    for _ in range(repeat):
+        begin = stopwatch()
+        for part in parts:
+            passes(part)
+        runs.append(stopwatch(begin))
+    wall, _ = _best(runs)
+    ratio = f"{pandas_wall / wall:.1f}" if pandas_wall else "-"
+    return [kind, what, f"{len(batch) / wall:,.0f}", ratio]
+
+
+def _air_passes(batch: Batch) -> None:
+    keys, index = group(batch.time_ns // HOUR, batch.device)
+    reduce_rows(index, keys.size, {name: batch.valid(name) for name in AIR_POLLUTANTS})
+
+
+def _noise_passes(batch: Batch) -> None:
+    keys, index = group(batch.time_ns // HOUR, batch.device)
+    columns = {"energy": energy(batch.valid("laeq")), "lamax": batch.valid("lamax")}
+    reduce_rows(index, keys.size, columns, {"energy": ("count", "sum"), "lamax": ("max",)})
+
+
+PASSES: dict[str, tuple[Callable[[Batch], None], str]] = {
+    "air": (_air_passes, "hour numbers, grouping, count/sum/min/max of 4 pollutants"),
+    "noise": (_noise_passes, "energies, hour numbers, grouping, energy sum, count, max LAmax"),
+}
 
 
 def memory(devices: int) -> None:
@@ -160,7 +206,7 @@ def run(
     ``x pandas cpu`` compares the CPU time of this process, which other processes on the
     host disturb less than the wall clock.
     """
-    rows = []
+    rows, floor = [], []
     for kind, make in MAKERS.items():
         n = waste_readings if kind == "waste" else readings
         batch = synthetic(kind, n, devices)
@@ -176,6 +222,9 @@ def run(
             (pd_wall, pd_cpu), frames = _best([t[0] for t in timed]), timed[-1][1]
             same = "yes" if agree(points, frames) else "NO"
             theirs = [f"{n / pd_wall:,.0f}", f"{pd_wall / wall:.1f}", f"{pd_cpu / cpu:.1f}", same]
+        if kind in PASSES:
+            pandas_wall = _best([t[0] for t in timed])[0] if timed else None
+            floor.append(kernels(kind, batch, batches, repeat, pandas_wall))
         rows.append([kind, *mine, f"{time_reference(kind, batch):,.0f}", *theirs])
         del batch, points, runs, timed
     header = ["processor", "readings", "seconds", "readings/s", "points", "reference/s"]
@@ -184,6 +233,8 @@ def run(
     print("\nWhat each processor and its pandas equivalent compute:")
     for kind, text in LEGEND.items():
         print(f"- {kind}: {text}")
+    header = ["processor", "passes (no windows, no percentiles)", "readings/s", "x pandas"]
+    print_table("the floor: the NumPy passes alone", header, floor)
     memory(memory_devices)
 
 
