@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from pathlib import Path
 
 from msgspec.structs import replace
@@ -149,5 +151,19 @@ def test_journaled_keys_survive_a_crash_and_expire_on_time(tmp_path: Path) -> No
 def test_without_a_journal_nothing_is_written(tmp_path: Path) -> None:
     seen = dedup(FakeClock())
     seen.open()
-    seen.journal([("70B3D57ED0CA51CE", 1, b"\x00" * 16)])
+    key = seen.remember(UPLINK)
+    assert key is not None
+    seen.journal([key])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_journals_of_the_tuple_key_release_still_load(tmp_path: Path) -> None:
+    """The record layout on disk is unchanged: DevEUI, counter, BLAKE2b-128, first seen."""
+    clock = FakeClock()
+    journal = tmp_path / "dedup.journal"
+    digest = hashlib.blake2b(UPLINK.payload, digest_size=16).digest()
+    journal.write_bytes(struct.pack("!16sq16sq", b"70B3D57ED0CA51CE", 42, digest, clock.ns))
+    seen = Deduplicator(600, 1000, clock, journal=journal)
+    seen.open()
+    assert duplicate(seen, UPLINK)
+    assert not duplicate(seen, replace(UPLINK, f_cnt=43))
