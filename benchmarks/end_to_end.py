@@ -13,8 +13,9 @@ Peak RSS and CPU seconds of the consumer process come from /proc.
 
 A second table divides every process's CPU time by the messages: what one message costs the
 publisher (this process), Mosquitto, influxd and the consumer. The host's CPUs divided by what
-the other processes need per message bound what *any* consumer could reach on this host, since
-they must run too: the last line prints that bound next to the ceiling.
+the other processes need per message bound what any consumer writing the same points could
+reach on this host, since they must run too: the last line prints that bound next to the
+ceiling (it assumes their cost per message does not fall at higher rates).
 """
 
 from __future__ import annotations
@@ -196,9 +197,9 @@ def _print_budget(rows: dict[str, list[_Run]], ceiling: float, count: int) -> No
     )
     bound = (os.cpu_count() or 1) / (others * 1e-6)
     print(
-        f"\nPublisher, broker and influxd alone need {others:.1f} µs per message: on "
-        f"{os.cpu_count()} CPUs no consumer could pass {bound:,.0f} msg/s = "
-        f"{bound / ceiling:.2f} × ceiling, even one that cost nothing."
+        f"\nPublisher, broker and influxd (storing these points) alone need {others:.1f} µs "
+        f"per message: on {os.cpu_count()} CPUs no consumer writing the same points could pass "
+        f"{bound:,.0f} msg/s = {bound / ceiling:.2f} × ceiling, even one that cost nothing."
     )
 
 
