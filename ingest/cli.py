@@ -1,5 +1,4 @@
-"""The ``city-ingest`` command line (contract §1). Exit codes: 0 ok, 2 bad config or usage,
-1 runtime failure."""
+"""The ``city-ingest`` command line (contract §1)."""
 
 from __future__ import annotations
 
@@ -48,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="city-ingest", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="city-ingest",
+        description="Smart-city sensor ingestion: LoRaWAN uplinks from MQTT into InfluxDB.",
+        epilog="Exit codes: 0 ok, 2 bad configuration or usage, 1 runtime failure.",
+    )
     parser.add_argument(
         "--log-level",
         default="info",
