@@ -112,8 +112,8 @@ class QcScore:
         c, d = self.clean, self.dropout
         fields = ", ".join(f"{n} {k}" for n, k in self.clean_fields.most_common())
         lines += [
-            f"{'clean':<14}{c.readings:>10}{c.flagged:>9}  false-flag rate {c.recall:.4f}"
-            + (f" ({fields})" if fields else ""),
+            f"{'clean':<14}{c.readings:>10}{c.flagged:>9}  "
+            f"false-flag rate {self.false_flag_rate:.4f}" + (f" ({fields})" if fields else ""),
             f"{'dropout':<14}{d.gaps:>10} gaps, {d.found} found: recall {d.recall:.3f}; "
             f"{d.silent_hours} silent hours, {d.silent_in_gaps} in gaps: precision "
             f"{d.precision:.3f}",
