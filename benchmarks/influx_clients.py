@@ -17,7 +17,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from pydantic import SecretStr
 
 from benchmarks.table import print_table
-from ingest.settings import InfluxApi, InfluxSettings
+from ingest.settings import InfluxApi, InfluxSettings, RetentionManagement, RetentionSettings
 from ingest.sinks.influx import InfluxSink
 from simulators.servers import InfluxV1, VictoriaMetrics
 
@@ -61,6 +61,9 @@ def run(count: int = 200_000, repetitions: int = 3) -> None:
         "influxdb-client v2 → VictoriaMetrics": [],
         "sink v1 → InfluxDB 1.6": [],
     }
+    # Writes only: VictoriaMetrics has no bucket or DBRP API, and the points' fixed dates are
+    # older than the default 90 days InfluxDB would be told to keep.
+    untouched = RetentionSettings(manage=RetentionManagement.OFF)
     with VictoriaMetrics() as victoria, InfluxV1() as influx:
         influx.create_database("city")
         v2 = InfluxSettings(
@@ -69,8 +72,9 @@ def run(count: int = 200_000, repetitions: int = 3) -> None:
             token=SecretStr("unchecked"),
             org="city",
             batch_size=BATCH,
+            retention=untouched,
         )
-        v1 = InfluxSettings(url=influx.url, api=InfluxApi.V1, batch_size=BATCH)
+        v1 = InfluxSettings(url=influx.url, api=InfluxApi.V1, batch_size=BATCH, retention=untouched)
         for run_number in range(repetitions):
             lines = _lines(count, run_number)
             rates["sink v2 → VictoriaMetrics"].append(count / _sink(v2, lines))

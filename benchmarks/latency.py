@@ -44,7 +44,7 @@ __all__ = ["run"]
 _REPORT_S = 2.0  # each device's interval: long enough that KPN whole-second stamps stay unique
 _BUCKET_NS = 100_000_000
 _SLICE_S = 0.05
-_LEAD_NS = 60_000_000_000  # the scenario starts this far ahead; generation happens meanwhile
+_LEAD_S = 60.0  # the scenario starts this far ahead; generation and start-up happen meanwhile
 _DRAIN_S = 60.0
 _POLL_PAUSE_S = 0.05
 _GROUP = "GROUP BY time(100ms) fill(0)"  # one row per bucket, empty ones as 0
@@ -65,12 +65,12 @@ class _Progress:
     seconds: float = 0.0
 
 
-def _load(workdir: Path, rate: int, seconds: float) -> _Load:
+def _load(workdir: Path, rate: int, seconds: float, lead_s: float) -> _Load:
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     per_kind = round(rate * _REPORT_S / len(Kind))
     devices = generate_fleet(per_kind, seed=7)
     write_fleet(devices, workdir / "devices.csv")
-    start_ns = time.time_ns() + _LEAD_NS
+    start_ns = time.time_ns() + round(lead_s * 1e9)
     scenario = Scenario(
         network=MIXED,
         messages=int(rate * seconds),
@@ -158,7 +158,9 @@ def _bucket_latencies(load: _Load, progress: _Progress, complete: dict[int, int]
     return np.array([(complete[b] - last[b]) / 1e9 for b in complete], dtype=np.float64)
 
 
-def run(rate: int = 5_000, seconds: float = 30.0) -> None:
+def run(rate: int = 5_000, seconds: float = 30.0, lead_s: float = _LEAD_S) -> None:
+    """Publish at ``rate`` for ``seconds``, starting ``lead_s`` from now (room to generate the
+    messages and start the service first), and print the latency table."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp,
         Mosquitto() as broker,
@@ -166,7 +168,7 @@ def run(rate: int = 5_000, seconds: float = 30.0) -> None:
     ):
         workdir = Path(tmp)
         influx.create_database("city")
-        load = _load(workdir, rate, seconds)
+        load = _load(workdir, rate, seconds, lead_s)
         buckets, counts = np.unique(load.buckets[load.timed], return_counts=True)
         expected = dict(zip(buckets.tolist(), counts.tolist(), strict=True))
         progress = _Progress(np.zeros(len(load.messages), dtype=np.int64))

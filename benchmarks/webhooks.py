@@ -39,10 +39,12 @@ _DAY_NS = 86_400 * 1_000_000_000
 _SECRETS = {n: f"bench-secret-{n.value}-7d1e9a" for n in Network}
 
 
-def _bodies(network: Network, seed: int, start_ns: int) -> tuple[list[bytes], int]:
+def _bodies(
+    network: Network, seed: int, start_ns: int, requests: int = REQUESTS
+) -> tuple[list[bytes], int]:
     decoders = load_config(CONFIG_DIR / "decoders.toml")
     devices = generate_fleet(100, seed=3)
-    scenario = Scenario.clean(network.value, REQUESTS, seed, start_ns)
+    scenario = Scenario.clean(network.value, requests, seed, start_ns)
     publications = list(generate(scenario, devices, decoders))
     readings = sum(len(p.entry.values) for p in publications)
     return [p.payload for p in publications], readings
@@ -73,7 +75,7 @@ async def _post_all(
         return time.perf_counter() - started, latencies
 
 
-def run() -> None:
+def run(requests: int = REQUESTS) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -93,7 +95,9 @@ def run() -> None:
                 for row, (network, concurrency) in enumerate(
                     (n, c) for n in Network for c in CONCURRENCY
                 ):
-                    bodies, readings = _bodies(network, 10 + row, start_ns + row * _DAY_NS)
+                    bodies, readings = _bodies(
+                        network, 10 + row, start_ns + row * _DAY_NS, requests
+                    )
                     seconds, latencies = asyncio.run(_post_all(url, network, bodies, concurrency))
                     rows.append(
                         (
@@ -107,7 +111,7 @@ def run() -> None:
                         )
                     )
     print_table(
-        f"Webhook ingest, answered after durable ({REQUESTS} requests per row, loopback)",
+        f"Webhook ingest, answered after durable ({requests} requests per row, loopback)",
         ("network", "clients", "requests", "readings/req", "requests/s", "readings/s", "p50 ms"),
         rows,
     )

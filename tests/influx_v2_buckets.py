@@ -3,7 +3,8 @@
 Part of the v2 stub (tests/influx_v2_stub.py), for the service's retention set-up; what
 InfluxDB 2.7 answers, reduced to the fields the service reads:
 
-    GET   /api/v2/orgs?org=NAME             {"orgs": [{"id", "name"}]}
+    GET   /api/v2/orgs?org=NAME             {"orgs": [{"id", "name"}]}; 404 for an unknown name,
+                                            {"orgs": []} to a token that may not read it
     GET   /api/v2/buckets?orgID=..&name=..  {"buckets": [{"id", "name", "retentionRules"}]}
     POST  /api/v2/buckets                   201 the new bucket
     PATCH /api/v2/buckets/{id}              200 the bucket with new retentionRules
@@ -30,6 +31,7 @@ class Buckets:
     org: str
     expiry: dict[str, int]
     dbrps: list[dict[str, Any]] = field(default_factory=list)
+    orgs_readable: bool = True  # False: the token may write but not read organisations
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __contains__(self, name: str) -> bool:
@@ -42,8 +44,12 @@ class Buckets:
         """The answer to a management call, or None when the path is not one of them."""
         with self._lock:
             if (method, path) == ("GET", "/api/v2/orgs"):
-                found = query.get("org") == self.org
-                return 200, {"orgs": [{"id": ORG_ID, "name": self.org}] if found else []}
+                if query.get("org") != self.org:
+                    message = f'organization name "{query.get("org")}" not found'
+                    return 404, {"code": "not found", "message": message}
+                return 200, {
+                    "orgs": [{"id": ORG_ID, "name": self.org}] if self.orgs_readable else []
+                }
             if path == "/api/v2/buckets":
                 return self._buckets(method, query, body)
             if method == "PATCH" and path.startswith("/api/v2/buckets/"):

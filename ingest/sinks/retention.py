@@ -58,6 +58,9 @@ def influxql_source(measurement: str, settings: InfluxSettings) -> str:
     return f'"{policy}"."{measurement}"'
 
 
+_TRANSIENT = frozenset({408, 429})  # timeout, too many requests: worth another try
+
+
 @dataclass(frozen=True, slots=True)
 class _Http:
     """One InfluxDB's REST calls with translated errors."""
@@ -66,7 +69,15 @@ class _Http:
     settings: InfluxSettings
     credentials: str  # the settings key of the credentials, for a 401
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:  # noqa: ANN401 - JSON
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        on_404: ConfigError | None = None,
+        **kwargs: Any,  # noqa: ANN401 - aiohttp's request options
+    ) -> Any:  # noqa: ANN401 - JSON
+        """The JSON answer; ``on_404`` is raised for HTTP 404 where that has its own meaning."""
         url = f"{self.settings.url}{path}"
         try:
             async with self.session.request(method, url, **kwargs) as response:
@@ -86,6 +97,15 @@ class _Http:
                 "give the service an InfluxDB admin (1.x) or a token that may write buckets and "
                 "DBRP mappings (2.x), or create them once yourself (docs/privacy.md) and set "
                 'manage = "off"',
+            )
+        if status == 404 and on_404 is not None:
+            raise on_404
+        if 400 <= status < 500 and status not in _TRANSIENT:  # permanent: retrying cannot help
+            raise ConfigError(
+                "influxdb.retention.manage",
+                f"{method} {path} answered HTTP {status}: {text.strip()[:200]}",
+                "point influxdb.url at InfluxDB itself (VictoriaMetrics and proxies do not offer "
+                'its management API), or set retention up on the server and set manage = "off"',
             )
         if status >= 300:
             raise SinkUnavailable(f"{url} answered HTTP {status}: {text.strip()[:300]}")
@@ -157,8 +177,7 @@ async def _apply_v2(http: _Http, s: InfluxSettings) -> None:
             'set influxdb.org (the compose deployment uses "city"), or manage = "off"',
         )
     headers = s.auth_headers()
-    orgs = await http.call("GET", "/api/v2/orgs", params={"org": s.org}, headers=headers)
-    org_id = orgs["orgs"][0]["id"]
+    org_id = await _org_id(http, headers, s.org)
     r = s.retention
     for bucket, duration, policy, default in (
         (s.bucket, r.raw, r.raw_policy, True),
@@ -176,6 +195,24 @@ async def _apply_v2(http: _Http, s: InfluxSettings) -> None:
                 "default": default,
             }
             await http.call("POST", "/api/v2/dbrps", json=body, headers=headers)
+
+
+async def _org_id(http: _Http, headers: dict[str, str], org: str) -> str:
+    """The organisation's id. InfluxDB 2.x answers 404 for an unknown name, and an empty list
+    to a token that may not read organisations (a write-only token)."""
+    unknown = ConfigError(
+        "influxdb.org", f"InfluxDB has no organisation {org!r}", "set the organisation's name"
+    )
+    params = {"org": org}
+    found = await http.call("GET", "/api/v2/orgs", on_404=unknown, params=params, headers=headers)
+    if not found.get("orgs"):
+        raise ConfigError(
+            "influxdb.retention.manage",
+            f"the token may not read the organisation {org!r}",
+            "give the token read access to the organisation and write access to buckets and "
+            'DBRP mappings, or create them once yourself (docs/privacy.md) and set manage = "off"',
+        )
+    return str(found["orgs"][0]["id"])
 
 
 async def _bucket(

@@ -14,10 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from ingest.errors import ConfigError
-from ingest.settings import InfluxSettings, RetentionSettings, load_settings
+from ingest.settings import InfluxApi, InfluxSettings, RetentionSettings, load_settings
 from ingest.sinks.influx import InfluxSink, WriteResult
 from ingest.sinks.retention import influxql_source
-from simulators.servers import InfluxV1
+from simulators.servers import InfluxV1, VictoriaMetrics
 from tests.influx_v2_buckets import ORG_ID
 from tests.influx_v2_stub import InfluxV2Stub
 
@@ -116,6 +116,45 @@ def test_v2_a_wrong_token_stops_the_set_up_naming_the_key(influx_v2_stub: Influx
     )
     assert refusal(config).key == "influxdb.token"
     assert influx_v2_stub.buckets.dbrps == []
+
+
+def test_v2_an_unknown_organisation_stops_the_set_up_naming_the_key(
+    influx_v2_stub: InfluxV2Stub,
+) -> None:
+    config = settings(influx_v2_stub.url).model_copy(
+        update={"token": SecretStr(influx_v2_stub.token), "org": "gemeente"}
+    )
+    refused = refusal(config)
+    assert (refused.key, refused.problem) == (
+        "influxdb.org",
+        "InfluxDB has no organisation 'gemeente'",
+    )
+
+
+def test_v2_a_token_that_cannot_read_the_organisation_names_manage(
+    influx_v2_stub: InfluxV2Stub,
+) -> None:
+    influx_v2_stub.buckets.orgs_readable = False  # InfluxDB lists nothing to such a token
+    config = settings(influx_v2_stub.url).model_copy(
+        update={"token": SecretStr(influx_v2_stub.token), "org": "city"}
+    )
+    refused = refusal(config)
+    assert refused.key == "influxdb.retention.manage"
+    assert "may not read the organisation 'city'" in refused.problem
+
+
+def test_a_server_without_the_management_api_stops_the_set_up_instead_of_retrying(
+    victoria: VictoriaMetrics,
+) -> None:
+    """VictoriaMetrics takes /api/v2/write but answers 400 to /api/v2/orgs: a permanent
+    refusal, named at start, where it used to be retried as an outage for ever."""
+    config = settings(victoria.url).model_copy(
+        update={"api": InfluxApi.V2, "token": SecretStr("t"), "org": "city"}
+    )
+    refused = refusal(config)
+    assert refused.key == "influxdb.retention.manage"
+    assert "GET /api/v2/orgs answered HTTP 400" in refused.problem
+    assert 'manage = "off"' in refused.fix
 
 
 @pytest.mark.parametrize(
