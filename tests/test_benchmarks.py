@@ -6,47 +6,38 @@ size that takes seconds (the figures mean nothing at that size; the table must a
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from benchmarks import (
-    end_to_end,
-    influx_clients,
-    latency,
-    mqtt_clients,
-    processors,
-    scaleout,
-    state,
-    transform,
-    webhooks,
-)
-
-SMALL: dict[str, Callable[[], None]] = {
-    "mqtt_clients": lambda: mqtt_clients.run(2_000, 1),
-    "influx_clients": lambda: influx_clients.run(2_000, 1),
-    "transform": lambda: transform.run(600, 1, 3),
-    "end_to_end": lambda: end_to_end.run(2_000, 1),
-    "latency": lambda: latency.run(500, 2.0, lead_s=8.0),
-    "state": lambda: state.run((34,)),
-    "processors": lambda: processors.run(
-        readings=20_000, waste_readings=4_000, devices=100, memory_devices=100
-    ),
-    "webhooks": lambda: webhooks.run(40),
-    "scaleout": lambda: scaleout.run(600, 1),
+BENCHES = importlib.import_module("benchmarks.__main__").BENCHES
+SMALL: dict[str, dict[str, Any]] = {  # each benchmark's run() arguments for a run of seconds
+    "mqtt_clients": {"count": 2_000, "repetitions": 1},
+    "influx_clients": {"count": 2_000, "repetitions": 1},
+    "transform": {"count": 600, "repetitions": 1, "top": 3},
+    "end_to_end": {"count": 2_000, "repetitions": 1},
+    "latency": {"rate": 500, "seconds": 2.0, "lead_s": 8.0},
+    "state": {"sizes": (34,)},
+    "processors": {
+        "readings": 20_000,
+        "waste_readings": 4_000,
+        "devices": 100,
+        "memory_devices": 100,
+    },
+    "webhooks": {"requests": 40},
+    "scaleout": {"count": 600, "repetitions": 1},
 }
 
 
 def test_every_benchmark_imports_and_is_registered() -> None:
-    main = importlib.import_module("benchmarks.__main__")
-    assert set(main.BENCHES) == set(SMALL)
-    assert all(callable(run) for run in main.BENCHES.values())
+    assert set(BENCHES) == set(SMALL)
+    assert all(callable(run) for run in BENCHES.values())
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", list(SMALL))
 def test_every_benchmark_runs_to_its_table(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    SMALL[name]()
+    BENCHES[name](**SMALL[name])
     printed = capsys.readouterr().out
     assert "| " in printed, printed  # a table was printed
     assert "NO" not in printed.split(), printed  # processors: pandas and the processor agree
