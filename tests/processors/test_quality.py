@@ -6,7 +6,7 @@ import io
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -228,14 +228,22 @@ def test_devices_and_kinds_keep_separate_histories() -> None:
     assert set(waste.values()) == {PASS}  # not judged against the air sensor's 10.0
 
 
-def test_snapshot_restores_the_history() -> None:
+@pytest.mark.parametrize(
+    "layout",
+    [
+        pytest.param(lambda data: data, id="current"),
+        # the layout before rows were kept per reporting device: a row per code, full rings
+        pytest.param(lambda data: _dense(data, history=64), id="row-per-code"),
+    ],
+)
+def test_snapshot_restores_the_history(layout: Callable[[bytes], bytes]) -> None:
     spec = FieldQc(None, None, (3, 6), None, (3600.0, 7200.0, 0.05))
     rows = _series([5.0, 9.0, *[12.0] * 8, 30.0, 12.0])
     whole = stream(_checker(spec), [[r] for r in rows])
     first = _checker(spec)
     written = stream(first, [[r] for r in rows[:5]])
     second = _checker(spec)
-    second.restore(first.snapshot())
+    second.restore(layout(first.snapshot()))
     stream(second, [[r] for r in rows[5:]], written=written)
     assert written == whole
     assert SUSPECT in whole.values()  # the flat run was revised across the restore
@@ -251,19 +259,6 @@ def test_state_is_kept_only_for_devices_that_reported() -> None:
     checker = _checker(FieldQc(spike=(3, 6)))
     stream(checker, [[(0, T0, 10.0), (99_999, T0, 11.0)]])
     assert len(checker.snapshot()) < 20_000  # rows for two devices, not for 100,000 codes
-
-
-def test_a_snapshot_with_a_row_per_device_code_restores() -> None:
-    """The layout before rows were kept per reporting device: a row per code, full rings."""
-    spec = FieldQc(None, None, (3, 6), None, (3600.0, 7200.0, 0.05))
-    rows = _series([5.0, 9.0, *[12.0] * 8, 30.0, 12.0])
-    whole = stream(_checker(spec), [[r] for r in rows])
-    first = _checker(spec)
-    written = stream(first, [[r] for r in rows[:5]])
-    second = _checker(spec)
-    second.restore(_dense(first.snapshot(), history=64))
-    stream(second, [[r] for r in rows[5:]], written=written)
-    assert written == whole
 
 
 def _dense(snapshot: bytes, history: int) -> bytes:
