@@ -144,7 +144,18 @@ class NatsSettings(Section):
     max_deliver: Annotated[int, Field(ge=2)] = 5
     """Deliveries after which a message is a poison message: dead-lettered and terminated."""
     connect_timeout: Annotated[float, Field(gt=0)] = 10.0
-    """Seconds to reach a node at start before giving up."""
+    """Seconds to reach a node and be accepted at start before giving up."""
+    username: str | None = None
+    """User of the servers' authorization block (config/nats/auth.conf: `city-ingest`)."""
+    password: SecretStr | None = None
+    """Its password (a secret: `password_file` or the environment)."""
+
+    @model_validator(mode="after")
+    def _credentials_together(self) -> NatsSettings:
+        if (self.username is None) != (self.password is None):
+            msg = "username and password go together: set both (the password as password_file "
+            raise ValueError(msg + "or CITY_INGEST_NATS__PASSWORD_FILE), or neither")
+        return self
 
     @model_validator(mode="after")
     def _replica_in_range(self) -> NatsSettings:

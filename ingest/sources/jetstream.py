@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Self
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -32,6 +31,7 @@ from ingest.errors import CityIngestError, ConfigError
 from ingest.model import Message
 from ingest.settings import NatsSettings
 from ingest.sources.inbox import Inbox, SourceState
+from ingest.sources.natsclient import connect
 from ingest.sources.pinned import (
     ConsumerSpec,
     PinnedPull,
@@ -39,10 +39,9 @@ from ingest.sources.pinned import (
     unpin,
 )
 
-__all__ = ["MIN_SERVER", "JetStreamSource", "connect", "consumer_specs", "topic_of"]
+__all__ = ["JetStreamSource", "consumer_specs", "topic_of"]
 
 log = logging.getLogger(__name__)
-MIN_SERVER = (2, 11)
 """Pinned-client priority groups exist from nats-server 2.11; 2.9 silently ignores them."""
 _PULL_EXPIRES_S = 1.0
 _PULL_BATCH = 500
@@ -77,31 +76,6 @@ def topic_of(subject: str) -> str:
     ``application/a/device/d/event/up`` (NATS writes a ``.`` inside a level as ``//``)."""
     rest = subject[len(_PREFIX) :].partition(".")[2]
     return rest.replace("//", "\0").replace(".", "/").replace("\0", ".")
-
-
-async def connect(settings: NatsSettings) -> Client:
-    """A client of the cluster, refused unless the server is at least ``MIN_SERVER``."""
-    try:
-        client = await nats.connect(
-            settings.servers,
-            connect_timeout=settings.connect_timeout,
-            max_reconnect_attempts=-1,
-            allow_reconnect=True,
-        )
-    except (NatsError, OSError) as exc:
-        raise ConfigError(
-            "nats.servers", f"cannot reach {settings.servers} ({exc})", "check the addresses"
-        ) from exc
-    version = client.connected_server_version
-    found = (version.major, version.minor)
-    if found < MIN_SERVER:
-        await client.close()
-        raise ConfigError(
-            "nats.servers",
-            f"nats-server {version} is older than 2.11 and ignores pinned consumers",
-            "upgrade every node to nats-server 2.11 or later",
-        )
-    return client
 
 
 class JetStreamSource(Inbox):

@@ -12,7 +12,8 @@ import socket
 
 from ingest.errors import ConfigError
 from ingest.settings import NatsSettings, Settings
-from ingest.sources.jetstream import connect, consumer_specs
+from ingest.sources.jetstream import consumer_specs
+from ingest.sources.natsclient import connect
 from ingest.sources.pinned import create_consumer
 
 __all__ = ["provision"]

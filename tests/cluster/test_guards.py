@@ -10,8 +10,17 @@ from pathlib import Path
 import nats
 import pytest
 
-from simulators.servers.nats import MIN_VERSION, NatsCluster, server_version
-from simulators.servers.process import ServerError, ServerProcess, find_binary, port_open
+from ingest.errors import ConfigError
+from ingest.settings import NatsSettings
+from ingest.sources.natsclient import connect
+from simulators.servers.nats import MIN_VERSION, NatsCluster, nats_binary, server_version
+from simulators.servers.process import (
+    ServerError,
+    ServerProcess,
+    find_binary,
+    free_port,
+    port_open,
+)
 from simulators.servers.service import write_service_config
 from tests.cluster.harness import nats_section
 from tests.e2e import make_registry
@@ -73,3 +82,65 @@ def test_a_server_older_than_2_11_stops_start_up(tmp_path: Path) -> None:
         done = _run_service(tmp_path, 1883, section)
     assert done.returncode == 2, done.stderr
     assert "older than 2.11" in done.stderr
+
+
+class _GuardedNats(ServerProcess):
+    """The environment's nats-server (≥ 2.11) with one user, from the command line."""
+
+    name = "nats-server-auth"
+
+    def _configure(self) -> None:
+        """No config file: address, port and the user on the command line."""
+
+    def _command(self) -> list[str]:
+        return [nats_binary(), "-a", self.host, "-p", str(self.port), *_USER_FLAGS]
+
+    def _is_ready(self) -> bool:
+        return port_open(self.host, self.port)
+
+
+_RIGHT, _WRONG = "the-right-one", "a-wrong-one"  # test passwords, not secrets
+_USER_FLAGS = ("--user", "city-ingest", "--pass", _RIGHT)
+
+
+def _connect(servers: list[str], **credentials: object) -> Exception | None:
+    """What ``connect`` raised with these settings (None: it connected)."""
+
+    async def attempt() -> None:
+        settings = NatsSettings(servers=servers, partitions=8, connect_timeout=2.0, **credentials)
+        client = await connect(settings)
+        await client.close()
+
+    try:
+        asyncio.run(attempt())
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+def test_a_node_that_refuses_the_credentials_stops_start_up_naming_them(tmp_path: Path) -> None:
+    with _GuardedNats(tmp_path / "auth") as server:
+        servers = [f"nats://127.0.0.1:{server.port}"]
+        assert _connect(servers, username="city-ingest", password=_RIGHT) is None
+        refused = _connect(servers, username="city-ingest", password=_WRONG)
+        nobody = _connect(servers)
+    assert isinstance(refused, ConfigError)
+    assert refused.key == "nats.password"
+    assert "Authorization Violation" in refused.problem
+    assert _WRONG not in str(refused)
+    assert isinstance(nobody, ConfigError)
+    assert nobody.key == "nats.password"
+
+
+def test_no_node_within_the_connect_timeout_stops_start_up_naming_the_servers() -> None:
+    """The client library would retry the first connection for ever."""
+    servers = [f"nats://127.0.0.1:{free_port()}"]
+    unreachable = _connect(servers)
+    assert isinstance(unreachable, ConfigError)
+    assert unreachable.key == "nats.servers"
+    assert "within 2 s" in unreachable.problem
+
+
+def test_credentials_come_in_pairs() -> None:
+    with pytest.raises(ValueError, match="username and password go together"):
+        NatsSettings(username="city-ingest")
