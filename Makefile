@@ -83,7 +83,8 @@ docs: $(STAMP)
 SECRETS_DIR ?= secrets
 SECRET_NAMES := influxdb_admin_password influxdb_admin_token grafana_admin_password \
 	grafana_influxdb_password mqtt_ingest_password mqtt_tts_password mqtt_chirpstack_password \
-	mqtt_kpn_password mqtt_simulator_password pseudonym_key
+	mqtt_kpn_password mqtt_simulator_password pseudonym_key nats_ingest_password \
+	nats_network_server_password
 CERTS_DIR ?= certs
 # The broker certificate's names: the compose service name, and where network servers reach it
 # (add your public host name, e.g. CERT_HOSTS=DNS:mqtt.example.org,DNS:mosquitto).

@@ -22,7 +22,7 @@ from benchmarks.end_to_end import generate_messages
 from benchmarks.table import print_table
 from simulators.fastpub import fast_publish
 from simulators.servers import InfluxV1, wait_until
-from simulators.servers.nats import NatsCluster
+from simulators.servers.nats import NETWORK, NatsCluster
 from simulators.servers.service import CityIngest
 
 _PARTITIONS = 24  # divisible by 1, 2 and 3 replicas
@@ -66,7 +66,9 @@ def _round(
     """Publish the backlog, then drain it with ``replicas`` started together, each on its own
     partitions."""
     messages = generate_messages(root, count, seed)
-    publish = fast_publish("127.0.0.1", cluster.nodes[1].mqtt_port, messages, window=5000)
+    publish = fast_publish(
+        "127.0.0.1", cluster.nodes[1].mqtt_port, messages, window=5000, login=NETWORK.login
+    )
     services = []
     for i in range(replicas):
         workdir = root / f"replica-{i}"

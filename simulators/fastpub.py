@@ -2,7 +2,7 @@
 
 For benchmarks only: a paho publisher spends ~60 µs of Python per message, which caps a load test
 far below what the broker and city-ingest can take. Here every PUBLISH packet is encoded before
-timing starts (MQTT 3.1.1 §3.3: fixed header, topic, packet id, payload), written to the socket
+timing starts (MQTT 3.1.1, by ``ingest.sources.wire``), written to the socket
 in chunks of up to ``chunk`` packets, and PUBACKs (§3.4: ``0x40 0x02`` + packet id) are counted
 as they stream back, keeping at most ``window`` messages unacknowledged. It does no reconnect and
 no retransmission: a broken connection fails the run with ``ConnectionError``.
@@ -11,14 +11,15 @@ no retransmission: a broken connection fails the run with ``ConnectionError``.
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FastPublishReport", "encode_publish", "fast_publish"]
+from ingest.sources import wire
 
-_CONNECT, _CONNACK, _PUBLISH_QOS1, _PUBACK = 0x10, 0x20, 0x32, 0x40
+__all__ = ["FastPublishReport", "fast_publish"]
+
+_CONNACK, _PUBACK = 0x20, 0x40
 _MAX_PACKET_ID = 65535
 
 
@@ -32,31 +33,6 @@ class FastPublishReport:
         return self.published / self.seconds if self.seconds > 0 else 0.0
 
 
-def _remaining_length(length: int) -> bytes:
-    """MQTT variable-length integer (3.1.1 §2.2.3)."""
-    out = bytearray()
-    while True:
-        byte, length = length % 128, length // 128
-        out.append(byte | (0x80 if length else 0))
-        if not length:
-            return bytes(out)
-
-
-def _string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return struct.pack("!H", len(data)) + data
-
-
-def encode_publish(topic: str, payload: bytes, packet_id: int) -> bytes:
-    body = _string(topic) + struct.pack("!H", packet_id) + payload
-    return bytes([_PUBLISH_QOS1]) + _remaining_length(len(body)) + body
-
-
-def _connect_packet(client_id: str, keepalive: int) -> bytes:
-    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + _string(client_id)
-    return bytes([_CONNECT]) + _remaining_length(len(body)) + body
-
-
 def fast_publish(
     host: str,
     port: int,
@@ -65,16 +41,29 @@ def fast_publish(
     window: int = 20_000,
     chunk: int = 500,
     client_id: str = "city-ingest-fastpub",
+    login: tuple[str, str] | None = None,
 ) -> FastPublishReport:
-    """Publish ``messages`` with QoS 1 as fast as the broker acknowledges them."""
+    """Publish ``messages`` with QoS 1 as fast as the broker acknowledges them (as the user
+    ``login`` = (name, password) where the broker wants one)."""
     window = min(window, _MAX_PACKET_ID - 1)
     packets = [
-        encode_publish(topic, payload, i % _MAX_PACKET_ID + 1)
+        wire.encode_publish(
+            topic, payload, qos=1, packet_id=i % _MAX_PACKET_ID + 1, version=wire.MQTT_311
+        )
         for i, (topic, payload) in enumerate(messages)
     ]
+    username, password = login or (None, None)
+    hello = wire.encode_connect(
+        client_id,
+        keepalive=60,
+        clean_start=True,
+        username=username,
+        password=password,
+        version=wire.MQTT_311,
+    )
     with socket.create_connection((host, port), timeout=30) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(_connect_packet(client_id, 60))
+        sock.sendall(hello)
         connack = _read_exactly(sock, 4)
         if connack[0] != _CONNACK or connack[3] != 0:
             msg = f"broker refused the connection: CONNACK {connack.hex()}"

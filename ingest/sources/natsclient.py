@@ -50,9 +50,9 @@ async def connect(settings: NatsSettings) -> Client:
                 **credentials,
             )
     except TimeoutError:
-        raise _unreachable(settings, errors[-1] if errors else None) from None
+        raise _unreachable(settings, errors) from None
     except (NatsError, OSError) as exc:
-        raise _unreachable(settings, exc) from exc
+        raise _unreachable(settings, [*errors, exc]) from exc
     version = client.connected_server_version
     if (version.major, version.minor) < MIN_SERVER:
         await client.close()
@@ -64,9 +64,13 @@ async def connect(settings: NatsSettings) -> Client:
     return client
 
 
-def _unreachable(settings: NatsSettings, last: Exception | None) -> ConfigError:
-    why = f"{type(last).__name__}: {last}" if last is not None else "no answer"
-    if last is not None and _REFUSED in str(last).lower():
+def _unreachable(settings: NatsSettings, errors: list[Exception]) -> ConfigError:
+    """The error to stop with: refused credentials if any node said so (the connection it
+    closed afterwards may have been noted last), else the addresses."""
+    refusals = [e for e in errors if _REFUSED in str(e).lower()]
+    noted = refusals or errors
+    why = f"{type(noted[-1]).__name__}: {noted[-1]}" if noted else "no answer"
+    if refusals:
         user = "no user" if settings.username is None else f"user {settings.username!r}"
         return ConfigError(
             "nats.password",

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 MQTT_5 = 5  # §3.1.2.2
+MQTT_311 = 4  # 3.1.1 §3.1.2.2
 MAX_LENGTH = 268_435_455  # the largest Variable Byte Integer, §1.5.5
 PINGREQ = b"\xc0\x00"  # §3.12
 

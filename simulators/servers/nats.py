@@ -2,9 +2,10 @@
 
 Each node runs the shipped `config/nats/node-1.conf` rewritten by `render_node_config` (its
 ports, routes and store folder) and includes a copy of the shipped `partitions.conf` with the
-partition count the test chooses. `NatsCluster` starts three nodes and waits until JetStream
-has a meta leader; `NatsNode` is one of them, with `kill()` and `restart()` on the same ports
-and data.
+partition count the test chooses, and of the shipped `auth.conf` with the users `INGEST` and
+`NETWORK`, whose (test) passwords the nodes get from the environment as in compose.
+`NatsCluster` starts three nodes and waits until JetStream has a meta leader; `NatsNode` is one
+of them, with `kill()` and `restart()` on the same ports and data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -31,11 +33,14 @@ from simulators.servers.process import (
 from simulators.servers.service import write_service_config
 
 __all__ = [
+    "INGEST",
     "MIN_VERSION",
+    "NETWORK",
     "NODE_CONFIG",
     "PARTITIONS_CONFIG",
     "NatsCluster",
     "NatsNode",
+    "NatsUser",
     "nats_binary",
     "render_node_config",
     "server_version",
@@ -43,10 +48,28 @@ __all__ = [
 
 NODE_CONFIG = CONFIG_DIR / "nats" / "node-1.conf"
 PARTITIONS_CONFIG = CONFIG_DIR / "nats" / "partitions.conf"
+AUTH_CONFIG = CONFIG_DIR / "nats" / "auth.conf"
 MIN_VERSION = (2, 11)
 """Pinned-client priority groups need 2.11; older servers silently ignore them."""
 
 _PARTITION = re.compile(r"\{\{partition\(\d+,")
+
+
+@dataclass(frozen=True, slots=True)
+class NatsUser:
+    """A user of the shipped `auth.conf`, with the password the test nodes give it."""
+
+    name: str
+    password: str
+    variable: str  # the environment variable auth.conf reads the password from
+
+    @property
+    def login(self) -> tuple[str, str]:
+        return self.name, self.password
+
+
+INGEST = NatsUser("city-ingest", "ingest-test-only", "NATS_INGEST_PASSWORD")
+NETWORK = NatsUser("network-server", "network-test-only", "NATS_NETWORK_SERVER_PASSWORD")
 
 
 def nats_binary() -> str:
@@ -147,6 +170,7 @@ class NatsNode(ServerProcess):
         partitions = PARTITIONS_CONFIG.read_text(encoding="utf-8")
         partitions = _PARTITION.sub(f"{{{{partition({self.partitions},", partitions)
         (self.root / "partitions.conf").write_text(partitions, encoding="utf-8")
+        (self.root / "auth.conf").write_text(AUTH_CONFIG.read_text(encoding="utf-8"), "utf-8")
         text = render_node_config(
             NODE_CONFIG.read_text(encoding="utf-8"),
             name=self.node,
@@ -158,6 +182,9 @@ class NatsNode(ServerProcess):
 
     def _command(self) -> list[str]:
         return [self.binary, "-c", str(self.root / "node.conf")]
+
+    def _environment(self) -> dict[str, str]:
+        return super()._environment() | {u.variable: u.password for u in (INGEST, NETWORK)}
 
     def _is_ready(self) -> bool:
         return port_open(self.host, self.ports["client"]) and port_open(
@@ -207,11 +234,15 @@ class NatsCluster:
 
     def service_section(self, replica: int, replicas: int, **settings: object) -> str:
         """The `[nats]` TOML of a city-ingest replica of this cluster (`settings` added)."""
+        password_file = self.root / "ingest-password"
+        password_file.write_text(INGEST.password, encoding="utf-8")
         values: dict[str, object] = {
             "servers": self.urls,
             "partitions": self.partitions,
             "replica": replica,
             "replicas": replicas,
+            "username": INGEST.name,
+            "password_file": str(password_file),
             **settings,
         }
         return "\n[nats]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())

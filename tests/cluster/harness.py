@@ -28,7 +28,7 @@ from ingest.decoders import load_config
 from ingest.model import Device
 from simulators.fleet import load_or_create_fleet
 from simulators.servers import InfluxV1, wait_until
-from simulators.servers.nats import NatsCluster
+from simulators.servers.nats import INGEST, NETWORK, NatsCluster
 from simulators.servers.process import CONFIG_DIR
 from simulators.servers.service import CityIngest
 from simulators.stream import Publication, Scenario, generate
@@ -99,6 +99,7 @@ class AckedPublisher:
     host: str
     port: int
     client_id: str
+    login: tuple[str, str] | None = NETWORK.login  # the cluster's network-server user
     acked: set[int] = field(default_factory=set)
     ack_times: list[float] = field(default_factory=list)
     _mids: dict[int, int] = field(default_factory=dict)
@@ -115,6 +116,8 @@ class AckedPublisher:
         client.max_inflight_messages_set(200)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(0.2, 2.0)
+        if self.login is not None:
+            client.username_pw_set(*self.login)
         client.on_publish = self._on_publish
         client.connect(self.host, self.port, keepalive=10)
         client.loop_start()
@@ -233,7 +236,7 @@ def stream_leader(cluster: NatsCluster, stream: str = "$MQTT_msgs") -> str:
     """The server name of the stream's Raft leader."""
 
     async def ask() -> str:
-        client = await nats.connect(cluster.urls)
+        client = await nats.connect(cluster.urls, user=INGEST.name, password=INGEST.password)
         try:
             info = await client.jetstream().stream_info(stream)
         finally:

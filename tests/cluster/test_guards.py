@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,16 @@ import pytest
 
 from ingest.errors import ConfigError
 from ingest.settings import NatsSettings
+from ingest.sources import wire
 from ingest.sources.natsclient import connect
-from simulators.servers.nats import MIN_VERSION, NatsCluster, nats_binary, server_version
+from simulators.servers.nats import (
+    INGEST,
+    MIN_VERSION,
+    NETWORK,
+    NatsCluster,
+    nats_binary,
+    server_version,
+)
 from simulators.servers.process import (
     ServerError,
     ServerProcess,
@@ -44,7 +53,7 @@ def _run_service(workdir: Path, mqtt_port: int, nats_toml: str) -> subprocess.Co
 
 def test_a_missing_partition_consumer_stops_start_up(cluster: NatsCluster, tmp_path: Path) -> None:
     async def delete() -> None:
-        client = await nats.connect(cluster.urls)
+        client = await nats.connect(cluster.urls, user=INGEST.name, password=INGEST.password)
         await client.jetstream().delete_consumer("$MQTT_msgs", "city_ingest_p3")
         await client.close()
 
@@ -144,3 +153,22 @@ def test_no_node_within_the_connect_timeout_stops_start_up_naming_the_servers() 
 def test_credentials_come_in_pairs() -> None:
     with pytest.raises(ValueError, match="username and password go together"):
         NatsSettings(username="city-ingest")
+
+
+def _connack(port: int, login: tuple[str, str] | None) -> int:
+    """The return code of an MQTT 3.1.1 CONNECT to a node's MQTT listener."""
+    username, password = login or (None, None)
+    hello = wire.encode_connect(
+        "guard", keepalive=10, clean_start=True, username=username, password=password, version=4
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(hello)
+        answer = sock.recv(4)
+    return answer[3]
+
+
+def test_the_shipped_cluster_takes_mqtt_only_from_its_users(cluster: NatsCluster) -> None:
+    port = cluster.nodes[0].mqtt_port
+    assert _connack(port, None) == 5  # not authorized (MQTT 3.1.1 §3.2.2.3)
+    assert _connack(port, (NETWORK.name, "guessed")) == 5
+    assert _connack(port, NETWORK.login) == 0

@@ -18,7 +18,7 @@ from ingest.model import Message
 from ingest.settings import NatsSettings
 from ingest.sources.jetstream import JetStreamSource, consumer_specs
 from ingest.sources.pinned import consumer_info, create_consumer
-from simulators.servers.nats import NatsCluster
+from simulators.servers.nats import INGEST, NatsCluster
 from tests.cluster.harness import FAST, PARTITIONS, AckedPublisher, city
 
 pytestmark = pytest.mark.cluster
@@ -31,13 +31,14 @@ async def _nothing_to_rebuild(partition: int) -> None:
 def test_a_message_delivered_max_deliver_times_is_dead_lettered(
     cluster: NatsCluster, tmp_path: Path
 ) -> None:
-    settings = NatsSettings(servers=cluster.urls, partitions=PARTITIONS, **FAST)
+    login = {"username": INGEST.name, "password": INGEST.password}
+    settings = NatsSettings(servers=cluster.urls, partitions=PARTITIONS, **login, **FAST)
     [publication] = city(tmp_path, devices=1, messages=1, seed=3)
     publisher = AckedPublisher("127.0.0.1", cluster.nodes[0].mqtt_port, "poison")
     poisoned: list[tuple[Message, int]] = []
 
     async def scenario() -> dict[str, object]:
-        client = await nats.connect(cluster.urls)
+        client = await nats.connect(cluster.urls, user=INGEST.name, password=INGEST.password)
         for spec in consumer_specs(settings):  # two deliveries, then it is poison
             assert "error" not in await create_consumer(client, replace(spec, max_deliver=2))
         arrived = asyncio.Event()

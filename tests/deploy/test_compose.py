@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -228,17 +230,64 @@ def test_the_cluster_profile_agrees_with_the_nats_config(
     assert indexes == {"0", "1"}
     named = [v for i in (0, 1) for v in services[f"city-ingest-{i}"]["volumes"] if v[0] != "."]
     assert len(named) == len(set(named))  # no shared spool, dead letters or state
-    token = secrets_dir / "influxdb_admin_token"
     settings = load_settings(
         REPO / "config" / "compose" / "city-ingest-cluster.toml",
-        {"CITY_INGEST_INFLUXDB__TOKEN_FILE": str(token), "CITY_INGEST_NATS__REPLICA": "1"},
+        {
+            "CITY_INGEST_INFLUXDB__TOKEN_FILE": str(secrets_dir / "influxdb_admin_token"),
+            "CITY_INGEST_NATS__PASSWORD_FILE": str(secrets_dir / "nats_ingest_password"),
+            "CITY_INGEST_NATS__REPLICA": "1",
+        },
     )
     assert settings.nats is not None
     assert settings.nats.replica == 1
     assert settings.nats.replicas == 2
+    assert settings.nats.password is not None
     mapping = (REPO / "config" / "nats" / "partitions.conf").read_text(encoding="utf-8")
     counts = set(re.findall(r"\{\{partition\((\d+),", mapping))
     assert counts == {str(settings.nats.partitions)}
     for node in (1, 2, 3):
         assert services[f"nats-{node}"]["command"] == ["-c", f"/etc/nats/node-{node}.conf"]
         assert (REPO / "config" / "nats" / f"node-{node}.conf").is_file()
+
+
+def test_the_nats_nodes_get_every_password_their_users_need(compose: dict[str, Any]) -> None:
+    """config/nats/auth.conf reads `$NATS_<SECRET>` variables; each node's entrypoint exports
+    every nats_* secret it gets under its name in capitals, and the replicas log in as a user
+    the file defines, with the password of that user."""
+    auth = (REPO / "config" / "nats" / "auth.conf").read_text(encoding="utf-8")
+    users = dict(re.findall(r"\{user: ([\w-]+), password: \$(\w+)\}", auth))
+    assert set(users) == {"city-ingest", "network-server"}
+    services = compose["services"]
+    for node in (1, 2, 3):
+        given = {s.upper() for s in services[f"nats-{node}"]["secrets"]}
+        assert set(users.values()) <= given
+        assert "/run/secrets/nats_*" in " ".join(services[f"nats-{node}"]["entrypoint"])
+    replica = services["city-ingest-0"]
+    secret = replica["environment"]["CITY_INGEST_NATS__PASSWORD_FILE"].removeprefix(SECRETS_PATH)
+    cluster = tomllib.loads((REPO / "config" / "compose" / "city-ingest-cluster.toml").read_text())
+    assert users[cluster["nats"]["username"]] == secret.upper()
+
+
+def test_the_nats_entrypoint_starts_the_node_with_its_secrets(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """The nodes' entrypoint, run by this machine's sh with the secrets in a temp folder and
+    the environment's nats-server checking node-1.conf (`-t`), as compose would start it."""
+    node = compose["services"]["nats-1"]
+    shell, flag, script, name = node["entrypoint"]
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for secret in node["secrets"]:
+        (secrets / secret).write_text(f"{secret}-value\n", encoding="utf-8")
+    script = script.replace("$$", "$").replace(SECRETS_PATH, f"{secrets}/")
+    done = subprocess.run(
+        [shell, flag, script, name, "-c", "node-1.conf", "-t"],
+        cwd=REPO / "config" / "nats",
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "is valid" in done.stderr + done.stdout
