@@ -172,3 +172,30 @@ def test_the_shipped_cluster_takes_mqtt_only_from_its_users(cluster: NatsCluster
     assert _connack(port, None) == 5  # not authorized (MQTT 3.1.1 §3.2.2.3)
     assert _connack(port, (NETWORK.name, "guessed")) == 5
     assert _connack(port, NETWORK.login) == 0
+
+
+def test_setup_with_a_wrong_password_exits_2_naming_the_key_not_the_password(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    section = nats_section(cluster, 0, 1, connect_timeout=2.0)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text(_WRONG, encoding="utf-8")
+    section = section.replace(str(cluster.root / "ingest-password"), str(wrong))
+    assert str(wrong) in section
+    config = write_service_config(
+        tmp_path,
+        mqtt_port=cluster.nodes[0].mqtt_port,
+        influx_url="http://127.0.0.1:1",
+        extra=section,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "jetstream-setup", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "nats.password" in done.stderr
+    assert _WRONG not in done.stderr + done.stdout
+    assert INGEST.password not in done.stderr + done.stdout
