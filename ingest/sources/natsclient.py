@@ -30,10 +30,13 @@ _REFUSED = "authorization violation"  # the server's answer to unknown or wrong 
 
 async def connect(settings: NatsSettings) -> Client:
     """A client of the cluster, refused unless the server is at least ``MIN_SERVER``."""
-    errors: list[Exception] = []
+    # The last error and the last refusal only: the callback stays for the client's lifetime.
+    seen: dict[str, Exception] = {}
 
     async def note(exc: Exception) -> None:
-        errors.append(exc)
+        seen["last"] = exc
+        if _REFUSED in str(exc).lower():
+            seen["refused"] = exc
         log.warning("NATS connection: %s", exc or type(exc).__name__)
 
     credentials = {}
@@ -50,9 +53,10 @@ async def connect(settings: NatsSettings) -> Client:
                 **credentials,
             )
     except TimeoutError:
-        raise _unreachable(settings, errors) from None
+        raise _unreachable(settings, seen) from None
     except (NatsError, OSError) as exc:
-        raise _unreachable(settings, [*errors, exc]) from exc
+        await note(exc)
+        raise _unreachable(settings, seen) from exc
     version = client.connected_server_version
     if (version.major, version.minor) < MIN_SERVER:
         await client.close()
@@ -64,13 +68,12 @@ async def connect(settings: NatsSettings) -> Client:
     return client
 
 
-def _unreachable(settings: NatsSettings, errors: list[Exception]) -> ConfigError:
+def _unreachable(settings: NatsSettings, seen: dict[str, Exception]) -> ConfigError:
     """The error to stop with: refused credentials if any node said so (the connection it
     closed afterwards may have been noted last), else the addresses."""
-    refusals = [e for e in errors if _REFUSED in str(e).lower()]
-    noted = refusals or errors
-    why = f"{type(noted[-1]).__name__}: {noted[-1]}" if noted else "no answer"
-    if refusals:
+    noted = seen.get("refused", seen.get("last"))
+    why = "no answer" if noted is None else f"{type(noted).__name__}: {noted}"
+    if "refused" in seen:
         user = "no user" if settings.username is None else f"user {settings.username!r}"
         return ConfigError(
             "nats.password",
