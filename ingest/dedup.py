@@ -31,8 +31,7 @@ __all__ = ["Deduplicator", "Key"]
 
 Key = bytes  # packed: DevEUI (16 hex digits), counter (int64), payload digest (16 B)
 _KEY = struct.Struct("!16sq16s")
-_FIRST_SEEN = struct.Struct("!q")  # ns; a journal record is a key and its first-seen time
-_RECORD_SIZE = _KEY.size + _FIRST_SEEN.size
+_RECORD = struct.Struct(f"!{_KEY.size}sq")  # a journal record: the key, first seen (ns)
 
 
 class Deduplicator:
@@ -68,11 +67,9 @@ class Deduplicator:
             return
         self._journal.parent.mkdir(parents=True, exist_ok=True)
         data = self._journal.read_bytes() if self._journal.exists() else b""
-        whole = len(data) - len(data) % _RECORD_SIZE  # a torn last record was never acked
+        whole = len(data) - len(data) % _RECORD.size  # a torn last record was never acked
         horizon = self._now() - self._window_ns
-        for start in range(0, whole, _RECORD_SIZE):
-            key, end = data[start : start + _KEY.size], start + _RECORD_SIZE
-            (first,) = _FIRST_SEEN.unpack(data[start + _KEY.size : end])
+        for key, first in _RECORD.iter_unpack(data[:whole]):
             if first >= horizon:
                 self._seen[key] = first
         temporary = self._journal.with_suffix(".tmp")
@@ -100,7 +97,7 @@ class Deduplicator:
 
 
 def _record(key: Key, first: int) -> bytes:
-    return key + _FIRST_SEEN.pack(first)
+    return _RECORD.pack(key, first)
 
 
 def _key(uplink: Uplink) -> Key:
