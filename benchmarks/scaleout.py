@@ -41,7 +41,7 @@ def _drain(replicas: list[CityIngest], count: int) -> tuple[float, float]:
     last = wait_until(lambda: _accounted(replicas) >= count and time.perf_counter(), 600, 0.05)
     cpu_after = _cpu_times()
     busy, total = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
-    return count / (last - first), busy / total
+    return count / (last - first), busy / total if total else float("nan")  # < 1 tick: small runs
 
 
 def _cpu_times() -> tuple[int, int]:
