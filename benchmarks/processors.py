@@ -34,6 +34,7 @@ from benchmarks.table import print_table
 from processors.air_index import POLLUTANTS as AIR_POLLUTANTS
 from processors.air_index import AirConfig, AirProcessor
 from processors.base import Batch, Points, Processor
+from processors.noise import HOUR_STATS as NOISE_HOUR_STATS
 from processors.noise import NoiseConfig, NoiseProcessor, energy
 from processors.partials import group, reduce_rows
 from processors.waste import WasteConfig, WasteProcessor
@@ -152,7 +153,7 @@ def _air_passes(batch: Batch) -> None:
 def _noise_passes(batch: Batch) -> None:
     keys, index = group(batch.time_ns // HOUR, batch.device)
     columns = {"energy": energy(batch.valid("laeq")), "lamax": batch.valid("lamax")}
-    reduce_rows(index, keys.size, columns, {"energy": ("count", "sum"), "lamax": ("max",)})
+    reduce_rows(index, keys.size, columns, NOISE_HOUR_STATS)
 
 
 PASSES: dict[str, tuple[Callable[[Batch], None], str]] = {

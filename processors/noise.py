@@ -40,7 +40,7 @@ from processors.sample import priority
 from processors.stage import WindowedProcessor, seconds_to_ns
 from processors.windows import Closed, WindowStore
 
-__all__ = ["NoiseConfig", "NoiseProcessor", "energy", "lden", "level"]
+__all__ = ["HOUR_STATS", "NoiseConfig", "NoiseProcessor", "energy", "lden", "level"]
 
 _HOUR_NS: Final = 3_600 * 10**9
 _PERIODS: Final = ("day", "evening", "night")
@@ -51,7 +51,7 @@ _PERIOD_OF_SEGMENT: Final = np.array([2, 0, 1, 2])
 _WEIGHT_H: Final = (12.0, 4.0, 8.0)
 _PENALTY_DB: Final = (0.0, 5.0, 10.0)
 # What noise_1h and noise_1d are computed from: each kept statistic costs a pass over the rows.
-_HOUR_STATS: Final = MappingProxyType({"energy": ("count", "sum"), "lamax": ("max",)})
+HOUR_STATS: Final = MappingProxyType({"energy": ("count", "sum"), "lamax": ("max",)})
 _DAY_STATS: Final = MappingProxyType({p: ("count", "sum") for p in _PERIODS})
 
 
@@ -117,7 +117,7 @@ class NoiseProcessor(WindowedProcessor):
             f"noise/1/{self.config.timezone}/{self.config.sample_size}",
         )
         self._calendar = LocalCalendar(self.config.timezone, _BOUNDARY_HOURS)
-        self._hours = WindowStore(_HOUR_STATS, self.config.sample_size)
+        self._hours = WindowStore(HOUR_STATS, self.config.sample_size)
         self._days = WindowStore(_DAY_STATS)
         self.stores = {"hours": self._hours, "days": self._days}
 
@@ -125,7 +125,7 @@ class NoiseProcessor(WindowedProcessor):
         keys, index = group(batch.time_ns // _HOUR_NS, batch.device)
         laeq = batch.valid("laeq")
         columns = {"energy": energy(laeq), "lamax": batch.valid("lamax")}
-        parts = reduce_rows(index, keys.size, columns, _HOUR_STATS)
+        parts = reduce_rows(index, keys.size, columns, HOUR_STATS)
         hour, device = unpack(keys)
         slots = self._hours.fold(keys, hour * _HOUR_NS, (hour + 1) * _HOUR_NS, parts)
         self._hours.fold_sample(slots, index, priority(batch.device, batch.time_ns), laeq)

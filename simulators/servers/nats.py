@@ -209,7 +209,14 @@ class NatsCluster:
     def urls(self) -> list[str]:
         return [node.url for node in self.nodes]
 
+    @property
+    def password_file(self) -> Path:
+        """The `INGEST` user's password, for the replicas' `[nats] password_file`."""
+        return self.root / "ingest-password"
+
     def start(self, timeout: float = 30.0) -> Self:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.password_file.write_text(INGEST.password, encoding="utf-8")
         for node in self.nodes:
             node.ports = {key: free_port() for key in node.ports}
         for node in self.nodes:
@@ -234,15 +241,13 @@ class NatsCluster:
 
     def service_section(self, replica: int, replicas: int, **settings: object) -> str:
         """The `[nats]` TOML of a city-ingest replica of this cluster (`settings` added)."""
-        password_file = self.root / "ingest-password"
-        password_file.write_text(INGEST.password, encoding="utf-8")
         values: dict[str, object] = {
             "servers": self.urls,
             "partitions": self.partitions,
             "replica": replica,
             "replicas": replicas,
             "username": INGEST.name,
-            "password_file": str(password_file),
+            "password_file": str(self.password_file),
             **settings,
         }
         return "\n[nats]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())

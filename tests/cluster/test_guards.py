@@ -159,7 +159,12 @@ def _connack(port: int, login: tuple[str, str] | None) -> int:
     """The return code of an MQTT 3.1.1 CONNECT to a node's MQTT listener."""
     username, password = login or (None, None)
     hello = wire.encode_connect(
-        "guard", keepalive=10, clean_start=True, username=username, password=password, version=4
+        "guard",
+        keepalive=10,
+        clean_start=True,
+        username=username,
+        password=password,
+        version=wire.MQTT_311,
     )
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(hello)
@@ -180,7 +185,7 @@ def test_setup_with_a_wrong_password_exits_2_naming_the_key_not_the_password(
     section = nats_section(cluster, 0, 1, connect_timeout=2.0)
     wrong = tmp_path / "wrong-password"
     wrong.write_text(_WRONG, encoding="utf-8")
-    section = section.replace(str(cluster.root / "ingest-password"), str(wrong))
+    section = section.replace(str(cluster.password_file), str(wrong))
     assert str(wrong) in section
     config = write_service_config(
         tmp_path,
